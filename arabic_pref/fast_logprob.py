@@ -1,0 +1,167 @@
+"""A fast CPU path for TRL's fused LM-head log-probabilities.
+
+With Qwen's 151,665-token vocabulary, TRL 1.16's CPU fallback of its fused LM head (`trl/kernels/
+chunked_logprob.py`) folds each [4096 x 32768] logits tile through a dozen elementwise torch ops, and on CPU
+it scores every position (prompt and padding included). On a tiny model that is ~95% of a DPO step. Here, on
+CPU only, we score just the completion positions and compute each token chunk's logits with one matmul and
+one fused `logsumexp`/`softmax`; when a gradient will follow, the chunk's softmax is kept so the backward is
+just `grad = g * (onehot - softmax)` and two small matmuls (memory: N x V floats for the N completion tokens of
+one micro-batch, which is small for the short sequences CPU runs use). Values and gradients match TRL's
+kernel (tests/test_fast_logprob.py).
+
+`install()` swaps the function TRL's `add_fused_lm_head` calls; GPU and other devices keep TRL's own kernels.
+The extra outputs TRL logs (entropy, mean logit, top-1, log-sum-sq-probs) are returned without gradient:
+DPO uses them only as metrics.
+"""
+
+from __future__ import annotations
+
+import torch
+
+TOKENS_PER_CHUNK = 256
+_originals: dict = {}
+
+
+def _logits(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    scale: float,
+    softcap: float | None,
+    inv_t: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Transformed logits and d(logits)/d(raw logits) as a scalar or tensor."""
+    z = hidden.float() @ weight.float().t()
+    if bias is not None:
+        z += bias.float()
+    if scale != 1.0:
+        z *= scale
+    if softcap:
+        t = torch.tanh(z / softcap)
+        return softcap * t * inv_t, (1 - t * t) * (scale * inv_t)
+    if inv_t != 1.0:
+        z *= inv_t
+    return z, torch.tensor(scale * inv_t)
+
+
+class CpuLogProbFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, targets, temperature, chunk_size, softcap, logit_scale, outputs):
+        ctx.set_materialize_grads(False)
+        inv_t = 1.0 / temperature
+        # With a gradient to come, keep each chunk's softmax (N x V floats): the backward then needs two small
+        # matmuls instead of recomputing the logits. Without one (reference and eval passes) keep nothing.
+        keep_probs = any(ctx.needs_input_grad[:3])
+        parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("lp", "p", "dz", "ent", "sq", "mean", "top1")}
+        with torch.no_grad():
+            for start in range(0, hidden.shape[0], TOKENS_PER_CHUNK):
+                sl = slice(start, start + TOKENS_PER_CHUNK)
+                z, dz = _logits(hidden[sl], weight, bias, logit_scale, softcap, inv_t)
+                lse = torch.logsumexp(z, dim=-1)
+                tgt = targets[sl]
+                parts["lp"].append(z.gather(1, tgt[:, None]).squeeze(1) - lse)
+                need_p = keep_probs or "entropy" in outputs
+                p = torch.softmax(z, dim=-1) if need_p else None
+                if keep_probs:
+                    parts["p"].append(p)
+                    parts["dz"].append(dz)
+                if "entropy" in outputs:
+                    parts["ent"].append(lse - torch.bmm(p.unsqueeze(1), z.unsqueeze(2)).view(-1))
+                if "log_sum_sq_probs" in outputs:
+                    parts["sq"].append(torch.logsumexp(2 * (z - lse[:, None]), dim=-1))
+                if "mean_logits" in outputs:
+                    parts["mean"].append(z.mean(-1))
+                if "is_top1" in outputs:
+                    parts["top1"].append(z.max(dim=-1).indices == tgt)
+        empty = hidden.new_zeros(0, dtype=torch.float32)
+
+        def cat(key: str, wanted: str | None) -> torch.Tensor | None:
+            if wanted is not None and wanted not in outputs:
+                return None
+            return torch.cat(parts[key]) if parts[key] else empty.bool() if key == "top1" else empty
+
+        logprobs = cat("lp", None)
+        extras = (
+            cat("ent", "entropy"),
+            cat("sq", "log_sum_sq_probs"),
+            cat("mean", "mean_logits"),
+            cat("top1", "is_top1"),
+        )
+        ctx.save_for_backward(hidden, weight, bias, targets)
+        ctx.probs, ctx.dz = parts["p"], parts["dz"]
+        ctx.mark_non_differentiable(*(x for x in extras if x is not None))
+        return (logprobs, *extras)
+
+    @staticmethod
+    def backward(ctx, grad_logprobs, *_):
+        hidden, weight, bias, targets = ctx.saved_tensors
+        if grad_logprobs is None:
+            return (None,) * 9
+        grad_hidden = torch.zeros_like(hidden, dtype=torch.float32)
+        grad_weight = torch.zeros_like(weight, dtype=torch.float32) if ctx.needs_input_grad[1] else None
+        grad_bias = (
+            torch.zeros_like(bias, dtype=torch.float32) if bias is not None and ctx.needs_input_grad[2] else None
+        )
+        for i, start in enumerate(range(0, hidden.shape[0], TOKENS_PER_CHUNK)):
+            sl = slice(start, start + TOKENS_PER_CHUNK)
+            g = grad_logprobs[sl].float()
+            # d logp_target / dz = onehot(target) - softmax(z)
+            grad_z = ctx.probs[i] * (-g[:, None])
+            grad_z.scatter_add_(1, targets[sl, None], g[:, None])
+            dz = ctx.dz[i]
+            if dz.numel() > 1 or dz.item() != 1.0:
+                grad_z *= dz
+            grad_hidden[sl] = grad_z @ weight.float()
+            if grad_weight is not None:
+                grad_weight.addmm_(grad_z.t(), hidden[sl].float())
+            if grad_bias is not None:
+                grad_bias += grad_z.sum(0)
+        ctx.probs = ctx.dz = None
+        return (
+            grad_hidden.to(hidden.dtype),
+            None if grad_weight is None else grad_weight.to(weight.dtype),
+            None if grad_bias is None else grad_bias.to(bias.dtype),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        )
+
+
+class _Dispatch:
+    """Stands in for TRL's ChunkedLogProbFunction: CPU tensors take our path, others TRL's kernel."""
+
+    def __init__(self, trl_function: type):
+        self.trl_function = trl_function
+
+    def apply(self, hidden: torch.Tensor, *args):
+        fn = CpuLogProbFunction if hidden.device.type == "cpu" else self.trl_function
+        return fn.apply(hidden, *args)
+
+
+def install() -> None:
+    """Route TRL's fused LM head through the fast CPU path (idempotent)."""
+    import trl.trainer.utils as trl_utils
+
+    if _originals:
+        return
+    _originals.update(function=trl_utils._ChunkedLogProbFunction, use_triton=trl_utils._use_triton)
+    trl_use_triton = _originals["use_triton"]
+    trl_utils._ChunkedLogProbFunction = _Dispatch(_originals["function"])
+    # "compact" = score only the positions that have a label; TRL enables it for Triton devices only.
+    trl_utils._use_triton = lambda device: trl_use_triton(device) or device.type == "cpu"
+
+
+def uninstall() -> None:
+    """Restore TRL's own kernels (for comparisons in one process)."""
+    import trl.trainer.utils as trl_utils
+
+    if _originals:
+        trl_utils._ChunkedLogProbFunction = _originals.pop("function")
+        trl_utils._use_triton = _originals.pop("use_triton")
+
+
+def installed() -> bool:
+    return bool(_originals)

@@ -1,0 +1,119 @@
+"""Where a model comes from, and loading it the way a DPO run needs.
+
+`resolve_model_source` runs before anything heavy: a missing local path, or a hub id that is neither cached nor
+reachable, is a ConfigError (exit 2) instead of a long hang on the network followed by a library traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from arabic_pref.config import BUILTIN_MODEL, ConfigError
+
+HUB_HOST = ("huggingface.co", 443)
+HUB_PROBE_TIMEOUT_S = 3.0
+
+
+def resolve_model_source(name: str, key: str = "model_name") -> str:
+    """Map a configured model name to something `from_pretrained` loads without surprises."""
+    if name == BUILTIN_MODEL:
+        from arabic_pref.embedded import ensure_tiny_qwen
+
+        return str(ensure_tiny_qwen())
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise ConfigError(key, f"{path} exists but holds no config.json (not a saved model folder)")
+        return str(path)
+    if name.startswith((".", "/", "~")) or name.count("/") != 1:
+        raise ConfigError(key, f"model path {name} does not exist (expected a saved model folder or a hub id)")
+    if _hub_cached(name):
+        return name
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
+        raise ConfigError(key, f"{name} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set")
+    if not _hub_reachable():
+        raise ConfigError(
+            key,
+            f"{name} is not in the local Hugging Face cache and the hub ({HUB_HOST[0]}) is unreachable; "
+            "download it where there is network, or pass a local folder as model_name "
+            f"(the offline default is model_name={BUILTIN_MODEL})",
+        )
+    return name
+
+
+def _hub_cached(repo_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, "config.json")
+    return isinstance(found, str) and Path(found).exists()
+
+
+def _hub_reachable() -> bool:
+    try:
+        socket.create_connection(HUB_HOST, timeout=HUB_PROBE_TIMEOUT_S).close()
+        return True
+    except OSError:
+        return False
+
+
+def quantization_config(load_in_4bit: bool, load_in_8bit: bool, compute_dtype: Any) -> Any:
+    """BitsAndBytesConfig for NF4 (4-bit) or int8, or None."""
+    if not (load_in_4bit or load_in_8bit):
+        return None
+    from transformers import BitsAndBytesConfig
+
+    if load_in_4bit:
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute_dtype,
+        )
+    return BitsAndBytesConfig(load_in_8bit=True)
+
+
+def torch_dtype(bf16: bool, fp16: bool) -> Any:
+    import torch
+
+    return torch.bfloat16 if bf16 else torch.float16 if fp16 else torch.float32
+
+
+def load_causal_lm(
+    source: str,
+    *,
+    bf16: bool = False,
+    fp16: bool = False,
+    load_in_4bit: bool = False,
+    load_in_8bit: bool = False,
+    device: str | None = None,
+) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    dtype = torch_dtype(bf16, fp16)
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    quant = quantization_config(load_in_4bit, load_in_8bit, dtype)
+    if quant is not None:
+        kwargs["quantization_config"] = quant
+        kwargs["device_map"] = {"": device or _default_device()}
+    model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    if device is not None and quant is None:
+        model = model.to(device)
+    return model
+
+
+def load_tokenizer(source: str) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda:0" if torch.cuda.is_available() else "cpu"

@@ -1,0 +1,127 @@
+"""MLflow for every run: one store (SQLite by default) with its artifacts beside it, one run per training run.
+
+We drive MLflow ourselves instead of transformers' `report_to="mlflow"`: that callback opens a second run for
+`evaluate()` unless both happen inside one active run, logs ~150 TrainingArguments as params that clash with
+ours, and puts artifacts in `./mlruns` of whatever folder the job ran in. Here the caller opens one run,
+`MlflowMetricsCallback` streams TRL's metrics into it under TRL's own names, and artifacts go to a folder
+next to the SQLite file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+DEFAULT_DB = "mlflow.db"
+ARTIFACT_DIR = "mlartifacts"
+MAX_PARAM_CHARS = 6000
+
+
+def resolve_tracking_uri(uri: str | None) -> str:
+    """Explicit value, else $MLFLOW_TRACKING_URI, else sqlite:///<launch folder>/mlflow.db (absolute)."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        return f"sqlite:///{Path.cwd() / DEFAULT_DB}"
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return f"sqlite:///{Path(uri.removeprefix('sqlite:///')).expanduser().resolve()}"
+    return uri
+
+
+def artifact_location(uri: str) -> str | None:
+    """Artifacts of a SQLite store live in `mlartifacts/` beside the database file."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent / ARTIFACT_DIR).as_uri()
+    return None
+
+
+def ui_command(uri: str) -> str:
+    loc = artifact_location(uri)
+    extra = f" --artifacts-destination {loc}" if loc else ""
+    return f"mlflow ui --backend-store-uri {uri}{extra}"
+
+
+def ensure_experiment(name: str, uri: str) -> str:
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    try:
+        return mlflow.create_experiment(name, artifact_location=artifact_location(uri))
+    except Exception:  # created meanwhile by a parallel worker
+        return mlflow.get_experiment_by_name(name).experiment_id
+
+
+@contextlib.contextmanager
+def mlflow_run(
+    uri: str, experiment_name: str, run_name: str | None, tags: Mapping[str, str], nested: bool = False
+) -> Iterator[Any]:
+    """An active MLflow run that ends FINISHED, or FAILED if the body raises (KeyboardInterrupt: KILLED)."""
+    import mlflow
+
+    experiment_id = ensure_experiment(experiment_name, uri)
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags), nested=nested)
+    status = "FAILED"
+    try:
+        yield run
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        mlflow.end_run(status=status)
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out |= flatten(value, f"{name}.")
+        else:
+            out[name] = value
+    return out
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    import mlflow
+
+    flat = {
+        k: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v for k, v in flatten(params).items()
+    }
+    mlflow.log_params({k: str(v)[:MAX_PARAM_CHARS] for k, v in flat.items()})
+
+
+def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
+    import mlflow
+
+    numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    if numeric:
+        mlflow.log_metrics(numeric, step=step)
+
+
+def log_json_artifact(data: Any, name: str) -> None:
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+        mlflow.log_artifact(str(path))
+
+
+class MlflowMetricsCallback(TrainerCallback):
+    """Streams the trainer's logged metrics (TRL names: loss, rewards/accuracies, eval_loss, ...) to the active run."""
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        import mlflow
+
+        if logs and mlflow.active_run() is not None:
+            log_metrics(logs, step=state.global_step)

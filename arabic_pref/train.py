@@ -1,0 +1,93 @@
+"""`python -m arabic_pref.train [overrides]`: one DPO run; `-m` runs a sweep.
+
+`train(cfg)` is a plain function (tests call it with a composed config); `main` is the thin Hydra shim that
+turns our validation errors into one clear line and exit code 2, and returns the optimized metric.
+Nothing heavy is imported until the config and the data have been checked.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from arabic_pref.conf_store import register_configs
+from arabic_pref.config import ConfigError, DPOConfig
+
+log = logging.getLogger("arabic_pref.train")
+EXIT_CONFIG_ERROR = 2
+
+
+def to_dpo_config(cfg: DictConfig | DPOConfig) -> DPOConfig:
+    if isinstance(cfg, DPOConfig):
+        return cfg
+    return OmegaConf.to_object(cfg)  # runs DPOConfig.__post_init__ validation
+
+
+def check_training_args(config: DPOConfig) -> None:
+    """Every `training_args` key must be a trl.DPOConfig field (checked before any model loads)."""
+    if not config.training_args:
+        return
+    import dataclasses
+
+    from trl import DPOConfig as TRLDPOConfig
+
+    known = {f.name for f in dataclasses.fields(TRLDPOConfig)}
+    unknown = sorted(set(config.training_args) - known)
+    if unknown:
+        raise ConfigError("training_args", f"{', '.join(unknown)} not fields of trl.DPOConfig")
+
+
+def train(cfg: DictConfig | DPOConfig) -> dict[str, Any]:
+    """Validate, then run one tracked DPO training; returns the run summary."""
+    config = to_dpo_config(cfg)
+    from arabic_pref.training.dpo_trainer import create_dpo_trainer
+
+    trainer = create_dpo_trainer(config)
+    trainer.load_data()  # data errors surface before anything heavy
+    trainer.resolve_model()
+    check_training_args(config)
+    return trainer.train()
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    from arabic_pref.tracking import ui_command
+
+    print(
+        "\n".join(
+            [
+                "",
+                "DPO run finished",
+                "  preference_accuracy  "
+                f"{summary['preference_accuracy_start']:.3f} -> {summary['preference_accuracy']:.3f}",
+                f"  train loss           {summary['train_loss']:.4f}   eval loss {summary['eval_loss']:.4f}",
+                f"  steps                {summary['global_step']}",
+                f"  model + metadata     {summary['output_dir']}",
+                f"  MLflow run           {summary['mlflow_run_id']} in {summary['tracking_uri']}",
+                f"  open the UI          {ui_command(summary['tracking_uri'])}",
+            ]
+        ),
+        flush=True,
+    )
+
+
+register_configs()
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float:
+    try:
+        summary = train(cfg)
+    except ConfigError as e:
+        log.error("invalid configuration: %s", e)
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_CONFIG_ERROR)
+    print_summary(summary)
+    return summary["preference_accuracy"]
+
+
+if __name__ == "__main__":
+    main()

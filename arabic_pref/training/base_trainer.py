@@ -1,0 +1,180 @@
+"""BaseTrainer: what every preference trainer shares, around a TRL trainer that does the maths.
+
+Loading the tokenizer and model (LoRA, QLoRA), reading and formatting the data, the training arguments
+common to all methods, the train -> evaluate -> save sequence, and one MLflow run that holds all of it.
+Subclasses (DPOTrainer) name their method, their reference model and their TRL trainer.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from arabic_pref import tracking
+from arabic_pref.config import DPOConfig
+from arabic_pref.data import PreferenceData, load_preference_data
+from arabic_pref.models import load_causal_lm, load_tokenizer, resolve_model_source
+
+log = logging.getLogger(__name__)
+
+
+class BaseTrainer:
+    def __init__(self, config: DPOConfig):
+        self.config = config
+        self.logger = logging.getLogger(f"arabic_pref.{type(self).__name__}")
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self.trainer: Any = None  # the TRL trainer, once created
+        self.data: PreferenceData | None = None
+        self.format_counts: dict[str, int] = {}
+        self.model_source: str | None = None
+        self.run_id: str | None = None
+        self.tracking_uri = tracking.resolve_tracking_uri(config.tracking_uri)
+
+    # --- identity ---
+    def _get_training_method(self) -> str:
+        raise NotImplementedError
+
+    # --- loading ---
+    def load_data(self) -> PreferenceData:
+        c = self.config
+        self.data = load_preference_data(c.dataset_path, validation_split=c.validation_split, seed=c.seed)
+        if c.max_train_samples:
+            self.data.train = self.data.train[: c.max_train_samples]
+        if c.max_eval_samples:
+            self.data.validation = self.data.validation[: c.max_eval_samples]
+        self.logger.info("data %s: %s", self.data.source, self.data.report.summary())
+        return self.data
+
+    def resolve_model(self) -> str:
+        if self.model_source is None:
+            self.model_source = resolve_model_source(self.config.model_name)
+        return self.model_source
+
+    def setup_tokenizer(self) -> Any:
+        if self.tokenizer is None:
+            self.tokenizer = load_tokenizer(self.resolve_model())
+        return self.tokenizer
+
+    def setup_model(self) -> Any:
+        """Load the policy. With LoRA, quantization applies to it (QLoRA); without, to the reference only."""
+        if self.model is None:
+            c = self.config
+            quantize = c.use_lora
+            self.model = load_causal_lm(
+                self.resolve_model(),
+                bf16=c.bf16,
+                fp16=c.fp16,
+                load_in_4bit=quantize and c.load_in_4bit,
+                load_in_8bit=quantize and c.load_in_8bit,
+            )
+            if quantize and (c.load_in_4bit or c.load_in_8bit):
+                from peft import prepare_model_for_kbit_training
+
+                self.model = prepare_model_for_kbit_training(
+                    self.model, use_gradient_checkpointing=c.gradient_checkpointing
+                )
+        return self.model
+
+    def get_lora_config(self) -> Any:
+        c = self.config
+        if not c.use_lora:
+            return None
+        from peft import LoraConfig
+
+        return LoraConfig(
+            r=c.lora_r,
+            lora_alpha=c.lora_alpha,
+            lora_dropout=c.lora_dropout,
+            target_modules=list(c.lora_target_modules),
+            task_type="CAUSAL_LM",
+        )
+
+    # --- training arguments shared by every method ---
+    def common_training_arguments(self) -> dict[str, Any]:
+        c = self.config
+        import torch
+
+        return {
+            "output_dir": c.output_dir,
+            "learning_rate": c.learning_rate,
+            "num_train_epochs": c.num_train_epochs,
+            "max_steps": c.max_steps,
+            "per_device_train_batch_size": c.per_device_train_batch_size,
+            "per_device_eval_batch_size": c.per_device_eval_batch_size,
+            "gradient_accumulation_steps": c.gradient_accumulation_steps,
+            "warmup_steps": c.warmup_ratio,  # transformers 5: a float < 1 is a ratio of the total steps
+            "lr_scheduler_type": c.lr_scheduler_type,
+            "weight_decay": c.weight_decay,
+            "max_grad_norm": c.max_grad_norm,
+            "seed": c.seed,
+            "data_seed": c.seed,
+            "gradient_checkpointing": c.gradient_checkpointing,
+            "remove_unused_columns": c.remove_unused_columns,
+            "bf16": c.bf16,
+            "fp16": c.fp16,
+            "use_cpu": not torch.cuda.is_available(),
+            "dataloader_num_workers": c.dataloader_num_workers,
+            "dataloader_pin_memory": c.dataloader_pin_memory and torch.cuda.is_available(),
+            "ddp_find_unused_parameters": c.ddp_find_unused_parameters,
+            "logging_steps": c.logging_steps,
+            "logging_first_step": True,
+            "eval_strategy": c.eval_strategy,
+            "eval_steps": c.eval_steps,
+            "save_strategy": c.save_strategy,
+            "save_steps": c.save_steps,
+            "save_total_limit": c.save_total_limit,
+            "load_best_model_at_end": c.load_best_model_at_end,
+            "metric_for_best_model": c.metric_for_best_model,
+            "report_to": "none",  # MLflow is driven by arabic_pref.tracking, see there why
+            "run_name": c.run_name,
+            **c.training_args,
+        }
+
+    # --- tracking ---
+    def tracking_tags(self) -> dict[str, str]:
+        c = self.config
+        return {
+            "model": c.model_name,
+            "loss_type": c.loss_type,
+            "dataset": c.dataset_path,
+            "training_method": self._get_training_method(),
+            "use_lora": str(c.use_lora),
+        }
+
+    def tracking_run(self, nested: bool = False) -> Any:
+        """Open this trainer's MLflow run: a new one the first time, the same one afterwards."""
+        import contextlib
+
+        import mlflow
+
+        c = self.config
+        if c.report_to != "mlflow":
+            return contextlib.nullcontext()
+        if mlflow.active_run() is not None and self.run_id == mlflow.active_run().info.run_id:
+            return contextlib.nullcontext(mlflow.active_run())
+        if self.run_id is not None:
+            mlflow.set_tracking_uri(self.tracking_uri)
+            return _resumed_run(self.run_id)
+        return tracking.mlflow_run(self.tracking_uri, c.experiment_name, c.run_name, self.tracking_tags(), nested)
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.config.output_dir)
+
+
+def _resumed_run(run_id: str) -> Any:
+    import contextlib
+
+    import mlflow
+
+    @contextlib.contextmanager
+    def _ctx() -> Any:
+        run = mlflow.start_run(run_id=run_id)
+        try:
+            yield run
+        finally:
+            mlflow.end_run(status="FINISHED")
+
+    return _ctx()
