@@ -10,11 +10,17 @@ import os
 import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from arabic_pref.config import BUILTIN_MODEL, ConfigError
 
-HUB_HOST = ("huggingface.co", 443)
 HUB_PROBE_TIMEOUT_S = 3.0
+
+
+def _hub_host() -> tuple[str, int]:
+    """Host and port of the hub, honouring HF_ENDPOINT like huggingface_hub does."""
+    parsed = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    return parsed.hostname or "huggingface.co", parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
 def resolve_model_source(name: str, key: str = "model_name") -> str:
@@ -37,7 +43,7 @@ def resolve_model_source(name: str, key: str = "model_name") -> str:
     if not _hub_reachable():
         raise ConfigError(
             key,
-            f"{name} is not in the local Hugging Face cache and the hub ({HUB_HOST[0]}) is unreachable; "
+            f"{name} is not in the local Hugging Face cache and the hub ({_hub_host()[0]}) is unreachable; "
             "download it where there is network, or pass a local folder as model_name "
             f"(the offline default is model_name={BUILTIN_MODEL})",
         )
@@ -53,7 +59,7 @@ def _hub_cached(repo_id: str) -> bool:
 
 def _hub_reachable() -> bool:
     try:
-        socket.create_connection(HUB_HOST, timeout=HUB_PROBE_TIMEOUT_S).close()
+        socket.create_connection(_hub_host(), timeout=HUB_PROBE_TIMEOUT_S).close()
         return True
     except OSError:
         return False

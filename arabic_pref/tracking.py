@@ -3,8 +3,8 @@
 We drive MLflow ourselves instead of transformers' `report_to="mlflow"`: that callback opens a second run for
 `evaluate()` unless both happen inside one active run, logs ~150 TrainingArguments as params that clash with
 ours, and puts artifacts in `./mlruns` of whatever folder the job ran in. Here the caller opens one run,
-`MlflowMetricsCallback` streams TRL's metrics into it under TRL's own names, and artifacts go to a folder
-next to the SQLite file.
+`arabic_pref.training.callbacks.MlflowMetricsCallback` streams TRL's metrics into it under TRL's own
+names, and artifacts go to a folder next to the SQLite file.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
-
-from transformers import TrainerCallback
 
 DEFAULT_DB = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
@@ -115,13 +113,3 @@ def log_json_artifact(data: Any, name: str) -> None:
         path = Path(folder) / name
         path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
         mlflow.log_artifact(str(path))
-
-
-class MlflowMetricsCallback(TrainerCallback):
-    """Streams the trainer's logged metrics (TRL names: loss, rewards/accuracies, eval_loss, ...) to the active run."""
-
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        import mlflow
-
-        if logs and mlflow.active_run() is not None:
-            log_metrics(logs, step=state.global_step)

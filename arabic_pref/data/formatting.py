@@ -13,7 +13,7 @@ from typing import Any
 
 
 def render_prompt(tokenizer: Any, prompt: str, system_prompt: str | None) -> str:
-    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    messages = [] if system_prompt is None else [{"role": "system", "content": system_prompt}]
     messages.append({"role": "user", "content": prompt})
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -142,13 +144,15 @@ class DPOTrainer(BaseTrainer):
         """Data, tokenizer, model and TRL trainer, without training: what evaluation-only use needs."""
         from datasets import Dataset
 
+        from arabic_pref.training.callbacks import MlflowMetricsCallback
+
         data = self.data or self.load_data()
         self.setup_tokenizer()
         dataset = {
             "train": Dataset.from_list(_pairs(data.train)),
             "validation": Dataset.from_list(_pairs(data.validation)),
         }
-        return self.create_trainer(dataset, self.get_training_arguments(), [tracking.MlflowMetricsCallback()])
+        return self.create_trainer(dataset, self.get_training_arguments(), [MlflowMetricsCallback()])
 
     # --- evaluation ---
     def compute_preference_accuracy(self, eval_dataset: Any = None) -> float:
@@ -215,25 +219,34 @@ class DPOTrainer(BaseTrainer):
 
     # --- persistence ---
     def save_model(self, output_dir: str | None = None) -> None:
-        """Weights (or LoRA adapter), tokenizer, generation config and dpo_metadata.json (written last, atomically)."""
+        """Weights (or LoRA adapter), tokenizer, generation config, then dpo_metadata.json.
+
+        Files are written to a hidden staging folder and moved into place one by one with an atomic rename,
+        metadata last: a crash leaves no half-written file, and dpo_metadata.json marks a complete save.
+        """
         target = Path(output_dir or self.config.output_dir)
         target.mkdir(parents=True, exist_ok=True)
         model = self.trainer.model if self.trainer is not None else self.model
-        model.save_pretrained(target)
-        self.tokenizer.save_pretrained(target)
-        generation_config = getattr(model, "generation_config", None)
-        if generation_config is not None:
-            generation_config.save_pretrained(target)
-        data_hash = self.data.content_hash if self.data else None
+        with tempfile.TemporaryDirectory(prefix=".saving-", dir=target) as staging:
+            model.save_pretrained(staging)
+            self.tokenizer.save_pretrained(staging)
+            generation_config = getattr(model, "generation_config", None)
+            if generation_config is not None:
+                generation_config.save_pretrained(staging)
+            for item in sorted(Path(staging).iterdir()):
+                os.replace(item, target / item.name)
         extra = {
             "data_counts": self.data.report.as_metrics() if self.data else {},
             "format_counts": self.format_counts,
             "mlflow_run_id": self.run_id,
         }
-        write_dpo_metadata(
-            target,
-            build_dpo_metadata(self.config, ref_model_name=self.ref_model_name, dataset_hash=data_hash, extra=extra),
+        metadata = build_dpo_metadata(
+            self.config,
+            ref_model_name=self.ref_model_name,
+            dataset_hash=self.data.content_hash if self.data else None,
+            extra=extra,
         )
+        write_dpo_metadata(target, metadata)
         self.logger.info("model and dpo_metadata.json saved to %s", target)
 
 
