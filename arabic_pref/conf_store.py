@@ -1,14 +1,23 @@
-"""Registers DPOConfig as the Hydra schema `dpo_config`, so `conf/train.yaml` composes onto a typed node.
+"""Registers the Hydra configs that do not live in conf/: the typed schema and the top-level sweeps/.
 
-Unknown keys and values of the wrong type then fail in Hydra's own composition step, with Hydra's message.
+`dpo_config` is DPOConfig, so unknown keys and values of the wrong type fail in Hydra's own composition step.
+Each `sweeps/NAME.yaml` becomes option NAME of the group `sweep` (package _global_), so `sweep=NAME` selects it,
+while the files stay at the top level of the checkout as the design asks.
 """
 
+from pathlib import Path
+
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
 
 from arabic_pref.config import DPOConfig
 
 SCHEMA_NAME = "dpo_config"
+SWEEPS_DIR = Path(__file__).resolve().parents[1] / "sweeps"
 
 
 def register_configs() -> None:
-    ConfigStore.instance().store(name=SCHEMA_NAME, node=DPOConfig)
+    store = ConfigStore.instance()
+    store.store(name=SCHEMA_NAME, node=DPOConfig)
+    for path in sorted(SWEEPS_DIR.glob("*.yaml")):
+        store.store(group="sweep", name=path.stem, node=OmegaConf.load(path), package="_global_")

@@ -20,8 +20,10 @@ log = logging.getLogger(__name__)
 BUILTIN_MODEL = "builtin:tiny-qwen2"
 BUILTIN_DATASET = "builtin:arabic-sample"
 LOSS_TYPES = ("sigmoid", "hinge", "ipo")
+DATA_FORMATS = ("auto", "jsonl", "json", "folder", "hf_disk")
+NORMALIZE_MODES = ("none", "light", "full")
 # Losses whose TRL implementation reads label_smoothing; for the others a non-zero value would be ignored.
-LOSSES_USING_LABEL_SMOOTHING: tuple[str, ...] = ()
+LOSSES_USING_LABEL_SMOOTHING: tuple[str, ...] = ("sigmoid",)  # conservative DPO, see training/losses.py
 RECOMMENDED_BETA = (0.01, 1.0)
 RECOMMENDED_LABEL_SMOOTHING = (0.0, 0.1)
 # Arabic default system prompt ("You are a helpful assistant."): short, and it stops Qwen2.5's template from
@@ -64,8 +66,17 @@ class DPOConfig:
 
     # --- data ---
     dataset_path: str = _f(
-        BUILTIN_DATASET, "JSONL file or folder of preference pairs; `builtin:arabic-sample` ships with us."
+        BUILTIN_DATASET,
+        "A .jsonl/.json file, a folder (train.jsonl, validation.jsonl) or a datasets.save_to_disk folder; "
+        "`builtin:arabic-sample` ships with us.",
     )
+    data_format: str = _f(
+        "auto", "auto (detect), jsonl, json ({'train': [...], 'validation': [...]}), folder, hf_disk."
+    )
+    normalize: str = _f(
+        "none", "Arabic normalization: none, light (presentation forms, tatweel), full (also harakat, alef)."
+    )
+    min_score_margin: float | None = _f(None, "Keep pairs with chosen_score - rejected_score >= this (None = all).")
     validation_split: float = _f(0.1, "Fraction held out for validation when the data has no validation split; (0, 1).")
     max_train_samples: int | None = _f(None, "Use at most this many training pairs (None = all); >= 1.")
     max_eval_samples: int | None = _f(None, "Use at most this many validation pairs (None = all); >= 1.")
@@ -113,17 +124,21 @@ class DPOConfig:
     eval_strategy: str = _f("no", "When to evaluate during training: no, steps, epoch. (Always evaluated at the end.)")
     evaluation_strategy: str | None = _f(None, "Old transformers name of eval_strategy; mapped onto it.")
     eval_steps: int | None = _f(None, "Updates between evaluations when eval_strategy=steps; >= 1.")
-    save_strategy: str = _f("no", "When to write checkpoints during training: no, steps, epoch.")
+    save_strategy: str = _f("steps", "When to write checkpoints during training: no, steps, epoch.")
     save_steps: int = _f(500, "Updates between checkpoints when save_strategy=steps; >= 1.")
     save_total_limit: int | None = _f(None, "Keep at most this many checkpoints; >= 1.")
     load_best_model_at_end: bool = _f(False, "Reload the best checkpoint (by metric_for_best_model) at the end.")
     metric_for_best_model: str | None = _f(None, "Metric that picks the best checkpoint, e.g. eval_loss.")
+    early_stopping_patience: int | None = _f(
+        None, "Stop after this many evaluations without improving metric_for_best_model (default eval_loss); >= 1."
+    )
 
     # --- LoRA ---
     use_lora: bool = _f(True, "Train LoRA adapters (reference = base with adapters off) instead of all weights.")
     lora_r: int = _f(16, "LoRA rank; >= 1.")
     lora_alpha: int = _f(32, "LoRA scaling numerator; >= 1.")
     lora_dropout: float = _f(0.1, "LoRA dropout; [0, 1).")
+    merge_adapter: bool = _f(False, "Also write the LoRA adapter merged into a full model, to output_dir/merged.")
     lora_target_modules: list[str] = _f(["q_proj", "v_proj", "k_proj", "o_proj"], "Module names that get adapters.")
 
     # --- tracking ---
@@ -134,10 +149,16 @@ class DPOConfig:
     )
     experiment_name: str = _f("arabic-pref", "MLflow experiment.")
 
+    sweep_trial_id: int | None = _f(None, "Set by the Optuna sweeper on the jobs it launches; leave null.")
+
     # --- pass-through ---
     training_args: dict[str, Any] = _f({}, "Extra trl.DPOConfig fields not named above, passed through unchanged.")
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Type and cross-field checks; rerun by the trainer because the spec's examples assign fields later."""
         _check_types(self)
         if self.evaluation_strategy is not None:
             self.eval_strategy = self.evaluation_strategy
@@ -206,6 +227,12 @@ def _check_values(c: DPOConfig) -> None:
     _require(c.learning_rate > 0, "learning_rate", f"must be > 0, got {c.learning_rate}")
     _require(c.max_steps == -1 or c.max_steps > 0, "max_steps", f"must be -1 (off) or >= 1, got {c.max_steps}")
     _require(c.num_train_epochs > 0, "num_train_epochs", f"must be > 0, got {c.num_train_epochs}")
+    _require(
+        c.data_format in DATA_FORMATS, "data_format", f"must be one of {', '.join(DATA_FORMATS)}; got {c.data_format!r}"
+    )
+    _require(
+        c.normalize in NORMALIZE_MODES, "normalize", f"must be one of {', '.join(NORMALIZE_MODES)}; got {c.normalize!r}"
+    )
     _require(0 < c.validation_split < 1, "validation_split", f"must be in (0, 1), got {c.validation_split}")
     _require(0 <= c.warmup_ratio < 1, "warmup_ratio", f"must be in [0, 1), got {c.warmup_ratio}")
     _require(c.max_grad_norm > 0, "max_grad_norm", f"must be > 0, got {c.max_grad_norm}")
@@ -217,7 +244,7 @@ def _check_values(c: DPOConfig) -> None:
         "save_steps",
     ):
         _require(getattr(c, key) >= 1, key, f"must be >= 1, got {getattr(c, key)}")
-    for key in ("max_train_samples", "max_eval_samples", "eval_steps", "save_total_limit"):
+    for key in ("max_train_samples", "max_eval_samples", "eval_steps", "save_total_limit", "early_stopping_patience"):
         value = getattr(c, key)
         _require(value is None or value >= 1, key, f"must be >= 1 or null, got {value}")
     _require(not (c.load_in_4bit and c.load_in_8bit), "load_in_8bit", "choose one of load_in_4bit and load_in_8bit")
@@ -227,6 +254,12 @@ def _check_values(c: DPOConfig) -> None:
         value = getattr(c, key)
         _require(value in ("no", "steps", "epoch"), key, f"must be no, steps or epoch, got {value!r}")
     _require(c.eval_strategy != "steps" or c.eval_steps is not None, "eval_steps", "required when eval_strategy=steps")
+    _require(
+        c.early_stopping_patience is None or c.eval_strategy != "no",
+        "early_stopping_patience",
+        "needs evaluations during training: set eval_strategy=steps (with eval_steps) or epoch",
+    )
+    _require(not c.merge_adapter or c.use_lora, "merge_adapter", "only applies with use_lora=true")
     if c.load_best_model_at_end:
         _require(c.eval_strategy != "no", "load_best_model_at_end", "needs eval_strategy steps or epoch")
         _require(
@@ -250,3 +283,19 @@ def _warn_outside_recommended(c: DPOConfig) -> None:
     low, high = RECOMMENDED_LABEL_SMOOTHING
     if not low <= c.label_smoothing <= high:
         log.warning("label_smoothing=%s is outside the recommended range %s-%s", c.label_smoothing, low, high)
+
+
+def markdown_reference() -> str:
+    """The README's configuration table, generated from the fields: `python -m arabic_pref.config`."""
+    hints = typing.get_type_hints(DPOConfig)
+    lines = ["| field | type | default | meaning, range |", "|---|---|---|---|"]
+    for f in dataclasses.fields(DPOConfig):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        kind = _type_name(hints[f.name]).replace(" | None", " or null")
+        shown = "null" if default is None else default
+        lines.append(f"| `{f.name}` | {kind} | `{shown}` | {f.metadata['help'].replace('|', '/')} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_reference())

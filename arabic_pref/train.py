@@ -41,8 +41,12 @@ def check_training_args(config: DPOConfig) -> None:
         raise ConfigError("training_args", f"{', '.join(unknown)} not fields of trl.DPOConfig")
 
 
-def train(cfg: DictConfig | DPOConfig) -> dict[str, Any]:
-    """Validate, then run one tracked DPO training; returns the run summary."""
+def train(cfg: DictConfig | DPOConfig, trial: Any = None) -> dict[str, Any]:
+    """Validate, then run one tracked DPO training; returns the run summary.
+
+    `trial` (an `arabic_pref.sweep.trial.TrialContext`) makes it a sweep trial: nested MLflow run, objective
+    reported at each evaluation, pruning, and the trial's final state tagged on the run.
+    """
     config = to_dpo_config(cfg)
     from arabic_pref.training.dpo_trainer import create_dpo_trainer
 
@@ -50,7 +54,22 @@ def train(cfg: DictConfig | DPOConfig) -> dict[str, Any]:
     trainer.load_data()  # data errors surface before anything heavy
     trainer.resolve_model()
     check_training_args(config)
-    return trainer.train()
+    if trial is None:
+        return trainer.train()
+    from arabic_pref.sweep.trial import TrialReporter, mark_run, record, share_cpu_threads
+
+    share_cpu_threads(trial.n_jobs)
+    trainer.extra_tags.update(trial.mlflow_tags())
+    reporter = TrialReporter(trial)
+    trainer.evaluation_hooks.append(reporter)
+    try:
+        summary = trainer.train()
+    except BaseException as e:
+        mark_run(trainer, "PRUNED" if type(e).__name__ == "TrialPruned" else "FAIL")
+        raise
+    record(reporter, trainer, summary)
+    mark_run(trainer, "COMPLETE")
+    return summary
 
 
 def print_summary(summary: dict[str, Any]) -> None:
@@ -79,14 +98,26 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float:
+    """Returns the optimized metric (preference accuracy, or the sweep's objective) to Hydra's sweepers."""
+    trial = None
     try:
-        summary = train(cfg)
+        if cfg.sweep_trial_id is not None:
+            from arabic_pref.sweep.trial import context_from_hydra
+
+            trial = context_from_hydra(cfg.sweep_trial_id)
+        summary = train(cfg, trial)
     except ConfigError as e:
         log.error("invalid configuration: %s", e)
         print(f"error: {e}", file=sys.stderr, flush=True)
+        if trial is not None:
+            raise  # inside a sweep: the sweeper records the trial as failed and goes on
         sys.exit(EXIT_CONFIG_ERROR)
     print_summary(summary)
-    return summary["preference_accuracy"]
+    return (
+        summary["reward_margin"]
+        if trial is not None and trial.objective == "reward_margin"
+        else summary["preference_accuracy"]
+    )
 
 
 if __name__ == "__main__":

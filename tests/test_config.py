@@ -68,7 +68,9 @@ def test_default_is_cpu_sized_and_offline():
         ("beta=-0.1", "beta"),
         ("label_smoothing=0.5", "label_smoothing"),
         ("label_smoothing=-0.1", "label_smoothing"),
-        ("label_smoothing=0.05", "label_smoothing"),  # every shipped loss ignores it in TRL 1.16
+        ("loss=ipo label_smoothing=0.05", "label_smoothing"),  # IPO ignores label smoothing
+        ("early_stopping_patience=2", "early_stopping_patience"),  # needs evaluations during training
+        ("lora=none merge_adapter=true", "merge_adapter"),
         ("lora_r=0", "lora_r"),
         ("max_prompt_length=64", "max_prompt_length"),  # == max_length (64 in the shrunk config)
         ("loss_type=dpo_v2", "loss_type"),
@@ -78,7 +80,7 @@ def test_default_is_cpu_sized_and_offline():
 )
 def test_bad_values_name_the_key(override, key):
     with pytest.raises(ConfigError) as err:
-        to_dpo_config(compose([override, "output_dir=x"]))
+        to_dpo_config(compose([*override.split(), "output_dir=x"]))
     assert err.value.key == key
     assert str(err.value).startswith(f"{key}: ")
 
@@ -147,3 +149,24 @@ def test_cli_prints_composed_config(tmp_path: Path):
     result = run_cli(["--cfg", "job", "loss=ipo", "beta=0.05"], cwd=tmp_path, timeout=120)
     assert result.returncode == 0
     assert "loss_type: ipo" in result.stdout and "beta: 0.05" in result.stdout
+
+
+def test_training_args_pass_through_is_checked_against_trl(tmp_path):
+    from arabic_pref.train import train
+
+    with pytest.raises(ConfigError, match="training_args: not_a_trl_field not fields of trl.DPOConfig"):
+        train(compose(["+training_args.not_a_trl_field=1", f"output_dir={tmp_path}/out"]))
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ConfigError, match="beta are top-level fields"):
+        to_dpo_config(compose(["+training_args.beta=0.2", "output_dir=x"]))
+
+
+def test_tracking_uri_resolution(tmp_path, monkeypatch):
+    from arabic_pref.tracking import artifact_location, resolve_tracking_uri
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_tracking_uri(None) == f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere/m.db")
+    assert resolve_tracking_uri(None) == f"sqlite:///{tmp_path}/elsewhere/m.db"
+    assert resolve_tracking_uri("http://mlflow:5000") == "http://mlflow:5000"
+    assert artifact_location(f"sqlite:///{tmp_path}/m.db") == (tmp_path / "mlartifacts").as_uri()

@@ -1,4 +1,4 @@
-"""Reading pair files: the shipped sample, real shared data, and bad input named by file and line."""
+"""Reading pair files in every format of the spec: the shipped sample, real shared data, metadata and splits."""
 
 import json
 from pathlib import Path
@@ -6,77 +6,155 @@ from pathlib import Path
 import pytest
 
 from arabic_pref.config import BUILTIN_DATASET
-from arabic_pref.data import DataError, load_preference_data
+from arabic_pref.data import load_preference_data
 from tests.conftest import SHARED_DATA
 
 
-def _write(path: Path, rows: list) -> Path:
-    path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
+def _jsonl(path: Path, rows: list) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     return path
 
 
-PAIR = {"prompt": "ما عاصمة مصر؟", "chosen": "القاهرة.", "rejected": "لا أعرف."}
+def _pairs(n: int, start: int = 0, **extra) -> list[dict]:
+    return [
+        {"prompt": f"ما عاصمة البلد رقم {i}؟", "chosen": f"عاصمته المدينة {i}.", "rejected": "لا أعرف.", **extra}
+        for i in range(start, start + n)
+    ]
 
 
 def test_shipped_sample_has_fixed_disjoint_split_with_tags():
     data = load_preference_data(BUILTIN_DATASET)
-    assert len(data.train) >= 300 - len(data.validation) and len(data.validation) >= 32
-    assert len(data.train) + len(data.validation) >= 300
-    train_prompts = {r["prompt"] for r in data.train}
-    assert not train_prompts & {r["prompt"] for r in data.validation}
-    assert not data.report.dropped
-    dialects = {r["dialect"] for r in data.train + data.validation}
-    assert dialects == {"msa", "egyptian", "gulf", "levantine", "maghrebi"}
+    assert (len(data.train), len(data.validation)) == (320, 64)
+    assert not {r["prompt"] for r in data.train} & {r["prompt"] for r in data.validation}
+    assert not data.report.dropped and data.report.format == "folder" and data.report.form == "plain"
+    assert {r["dialect"] for r in data.train + data.validation} == {"msa", "egyptian", "gulf", "levantine", "maghrebi"}
     assert {r["register"] for r in data.train} == {"formal", "informal"}
     failures = {r["failure"] for r in data.train}
     assert failures == {"wrong_fact", "evasive", "rude", "off_topic", "english_switch", "too_terse"}
+    assert data.report.arabic_share["prompt"] > 0.95
 
 
-def test_split_is_seeded_and_drops_are_counted(tmp_path):
-    rows = [{**PAIR, "prompt": f"سؤال رقم {i}"} for i in range(20)]
-    rows += [{**PAIR, "chosen": "نفس", "rejected": "نفس"}, rows[0]]  # identical sides, exact duplicate
-    path = _write(tmp_path / "pairs.jsonl", rows)
+def test_held_out_split_is_seeded_and_keeps_each_prompt_on_one_side(tmp_path):
+    rows = _pairs(30)
+    rows += [{**r, "rejected": "إجابة أخرى خاطئة."} for r in rows[:10]]  # ten prompts with two pairs each
+    path = _jsonl(tmp_path / "pairs.jsonl", rows)
     first = load_preference_data(str(path), validation_split=0.2, seed=1)
     again = load_preference_data(str(path), validation_split=0.2, seed=1)
-    assert [r["prompt"] for r in first.validation] == [r["prompt"] for r in again.validation]
-    assert first.report.read["train"] + first.report.read["validation"] == 22
-    dropped = sum(first.report.dropped.values())
-    assert dropped == 2 and len(first.train) + len(first.validation) == 20
+    other = load_preference_data(str(path), validation_split=0.2, seed=2)
+    assert [r["_line"] for r in first.validation] == [r["_line"] for r in again.validation]
+    assert [r["_line"] for r in first.validation] != [r["_line"] for r in other.validation]
+    assert len(first.validation) == 8 and len(first.train) == 32  # 20% of 40, whole prompts at a time
+    assert not {r["prompt"] for r in first.train} & {r["prompt"] for r in first.validation}
+    assert "seed 1" in first.report.validation_from
 
 
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        (['{"prompt": "a", "chosen": "b"'], ":1:30: malformed JSON"),
-        ([PAIR, "[1, 2]"], ":2: expected a JSON object"),
-        ([{"prompt": "a", "chosen": "b"}], ":1: missing field 'rejected'"),
-        ([{**PAIR, "chosen": 3}], ":1: field 'chosen' must be a string"),
-        ([{**PAIR, "rejected": "   "}], ":1: field 'rejected' is empty"),
-        ([], "file holds no pairs"),
-    ],
-)
-def test_bad_lines_are_named(tmp_path, content, message):
-    path = _write(tmp_path / "bad.jsonl", content)
-    with pytest.raises(DataError) as err:
-        load_preference_data(str(path))
-    assert str(path) in str(err.value) and message in str(err.value)
+def test_extended_jsonl_keeps_metadata_filters_by_margin_and_counts_annotators(tmp_path):
+    rows = [
+        *_pairs(6, chosen_score=8.5, rejected_score=3.2, annotator_id="expert_1"),
+        *_pairs(3, start=6, chosen_score=6.0, rejected_score=5.5, annotator_id="خبير"),
+        *_pairs(3, start=9, chosen_score=9.0, rejected_score=1.0, annotator_id=7, dialect="gulf"),
+    ]
+    path = _jsonl(tmp_path / "scored.jsonl", rows)
+    every = load_preference_data(str(path))
+    assert sum(every.report.kept.values()) == 12
+    data = load_preference_data(str(path), min_score_margin=5.3)  # 8.5 - 3.2 reaches 5.3 exactly
+    kept = data.train + data.validation
+    assert len(kept) == 9 and sum(data.report.dropped.values()) == 3
+    assert {k.split("/")[1] for k in data.report.dropped} == {"below_score_margin"}
+    assert {r["dialect"] for r in kept if "dialect" in r} == {"gulf"} and all("chosen_score" in r for r in kept)
+    report = data.report
+    assert report.annotators_read == {"expert_1": 6, "خبير": 3, "7": 3}
+    assert report.annotators_kept == {"expert_1": 6, "7": 3}
+    metrics = report.as_metrics()
+    assert metrics["data/annotators"] == 3 and metrics["data/annotator/expert_1_kept"] == 6
+    assert sum(metrics[k] for k in metrics if k.startswith("data/dropped/")) == 3
+    assert {"data/train_read", "data/train_kept", "data/validation_kept"} <= set(metrics)
+    assert "annotators" in report.render() and "below_score_margin" in report.summary()
 
 
-def test_not_utf8_names_the_byte_offset_and_bom_is_accepted(tmp_path):
-    path = tmp_path / "latin1.jsonl"
-    path.write_bytes(b'{"prompt": "caf\xe9", "chosen": "a", "rejected": "b"}\n')
-    with pytest.raises(DataError, match="not UTF-8 \\(invalid byte at offset 15\\)"):
-        load_preference_data(str(path))
-    bom = tmp_path / "bom.jsonl"
-    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps(PAIR).encode() + b"\n" + json.dumps({**PAIR, "prompt": "x"}).encode())
-    assert len(load_preference_data(str(bom)).train) == 1
+def test_json_file_with_train_and_validation_names_record_lines(tmp_path):
+    doc = {"train": _pairs(5), "validation": _pairs(2, start=5), "test": [{"ignored": True}]}
+    path = tmp_path / "pairs.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False, indent=2), encoding="utf-8")
+    data = load_preference_data(str(path))
+    assert (len(data.train), len(data.validation)) == (5, 2)
+    assert data.report.format == "json" and data.report.validation_from == "the data's own validation split"
+    assert data.train[1]["_line"] == f"{path}:8"  # "train": [ on line 2, each record 5 lines from line 3
+    assert data.validation[0]["_line"] == f"{path}:30"
+
+
+def test_folder_with_train_and_validation(tmp_path):
+    _jsonl(tmp_path / "d" / "train.jsonl", _pairs(6))
+    _jsonl(tmp_path / "d" / "validation.jsonl", _pairs(2, start=6))
+    (tmp_path / "d" / "notes.json").write_text("{}")
+    data = load_preference_data(str(tmp_path / "d"))
+    assert (len(data.train), len(data.validation)) == (6, 2)
+    assert data.report.notes == ["ignored in the folder: notes.json"]
+    assert data.validation[1]["_line"] == f"{tmp_path}/d/validation.jsonl:2"
+
+
+def _conversation(i: int, system: bool = False) -> dict:
+    prompt = [{"role": "system", "content": "أجب باختصار."}] if system else []
+    prompt += [{"role": "user", "content": f"سؤال رقم {i}؟"}]
+    return {
+        "prompt": prompt,
+        "chosen": [{"role": "assistant", "content": f"جواب صحيح {i}."}],
+        "rejected": [{"role": "assistant", "content": "لا أعرف."}],
+    }
+
+
+def test_save_to_disk_datasetdict_and_dataset(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    splits = DatasetDict(
+        {
+            "train": Dataset.from_list(_pairs(6, annotator_id="a")),
+            "validation": Dataset.from_list(_pairs(2, start=6, annotator_id="b")),
+            "test": Dataset.from_list(_pairs(1, start=8, annotator_id="c")),
+        }
+    )
+    splits.save_to_disk(str(tmp_path / "dd"))
+    data = load_preference_data(str(tmp_path / "dd"))
+    assert (len(data.train), len(data.validation)) == (6, 2) and data.report.format == "hf_disk"
+    assert data.report.notes == ["ignored splits: test"]
+    assert data.validation[0]["_line"] == f"{tmp_path}/dd/validation:1" and data.train[0]["annotator_id"] == "a"
+    Dataset.from_list([_conversation(i) for i in range(10)]).save_to_disk(str(tmp_path / "conv"))
+    conv = load_preference_data(str(tmp_path / "conv"), data_format="hf_disk")
+    assert conv.report.form == "conversational" and len(conv.train) + len(conv.validation) == 10
+    assert conv.train[0]["chosen"][0]["role"] == "assistant"
+
+
+def test_conversational_jsonl_and_trl_implicit_prompt(tmp_path):
+    explicit = [_conversation(i, system=i % 2 == 0) for i in range(8)]
+    implicit = [
+        {"chosen": c["prompt"] + c["chosen"], "rejected": c["prompt"] + c["rejected"]}
+        for c in (_conversation(i) for i in range(8, 10))
+    ]
+    path = _jsonl(tmp_path / "conv.jsonl", explicit + implicit)
+    data = load_preference_data(str(path))
+    rows = {r["_line"]: r for r in data.train + data.validation}
+    assert data.report.form == "conversational" and len(rows) == 10
+    split = rows[f"{path}:10"]
+    assert split["prompt"] == [{"role": "user", "content": "سؤال رقم 9؟"}]
+    assert split["chosen"] == [{"role": "assistant", "content": "جواب صحيح 9."}]
 
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is not present")
-@pytest.mark.parametrize("name", ["arcd_pairs_train.jsonl", "arcd_pairs_test.jsonl", "exams_ar_pairs.jsonl"])
-def test_real_shared_data_loads(name):
+@pytest.mark.parametrize(
+    ("name", "train", "validation", "dropped", "non_arabic_chosen"),
+    [
+        ("arcd_pairs_train.jsonl", 624, 69, {}, 23),
+        ("arcd_pairs_test.jsonl", 632, 70, {}, 11),
+        ("exams_ar_pairs.jsonl", 1445, 159, {"train/duplicate": 6, "train/identical_chosen_rejected": 1}, 27),
+    ],
+)
+def test_real_shared_data_validates_with_the_readme_counts(name, train, validation, dropped, non_arabic_chosen):
     data = load_preference_data(str(SHARED_DATA / name))
-    total = data.report.read["train"] + data.report.read["validation"]
-    assert total == {"arcd_pairs_train.jsonl": 693, "arcd_pairs_test.jsonl": 702, "exams_ar_pairs.jsonl": 1611}[name]
-    if name == "exams_ar_pairs.jsonl":  # one pair has identical chosen and rejected: dropped, counted
-        assert sum(v for k, v in data.report.dropped.items() if k.endswith("identical_chosen_rejected")) == 1
+    report = data.report
+    read = {"arcd_pairs_train.jsonl": 693, "arcd_pairs_test.jsonl": 702, "exams_ar_pairs.jsonl": 1611}[name]
+    assert sum(report.read.values()) == read
+    assert (len(data.train), len(data.validation)) == (train, validation)
+    assert dict(report.dropped) == dropped
+    assert dict(report.warnings) == {"arabic_prompt_non_arabic_chosen": non_arabic_chosen}
+    assert report.arabic_share["prompt"] > 0.98

@@ -1,5 +1,10 @@
-"""Preference data: reading and checking pair files (`loading`) and shaping them for TRL (`formatting`)."""
+"""Preference data: reading and checking pair files (`loading`) and shaping them for TRL (`formatting`).
 
-from arabic_pref.data.loading import DataError, PreferenceData, load_preference_data
+`python -m arabic_pref.data validate|stats PATH` runs the same checks from the command line.
+"""
 
-__all__ = ["DataError", "PreferenceData", "load_preference_data"]
+from arabic_pref.data.errors import DataError
+from arabic_pref.data.loading import PreferenceData, load_preference_data
+from arabic_pref.data.report import DataReport
+
+__all__ = ["DataError", "DataReport", "PreferenceData", "load_preference_data"]

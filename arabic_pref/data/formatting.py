@@ -3,7 +3,12 @@
 TRL 1.x tokenizes raw strings itself and no longer knows `max_prompt_length`: a prompt that reaches
 `max_length` makes it drop the pair silently. So we render each prompt with the model's chat template and
 enforce the limits here, on tokens as the model sees them: a long prompt loses its *beginning* (the question
-usually sits at the end), responses are cut to the room left, and every truncation or drop is counted.
+usually sits at the end; in a conversation the oldest turns go first), responses are cut to the room left,
+and every truncation or drop is counted.
+
+System prompts: the configured one is added only when the conversation has none of its own. Qwen2.5's
+template injects its English default system prompt when the first message is not a system message, and
+TRL-style data that already carries a system turn would otherwise get two (a known TRL/Qwen pitfall).
 """
 
 from __future__ import annotations
@@ -11,25 +16,75 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+Messages = list[dict[str, str]]
 
-def render_prompt(tokenizer: Any, prompt: str, system_prompt: str | None) -> str:
-    messages = [] if system_prompt is None else [{"role": "system", "content": system_prompt}]
-    messages.append({"role": "user", "content": prompt})
+
+def prompt_messages(prompt: str | Messages, system_prompt: str | None) -> Messages:
+    """The messages of a prompt, with `system_prompt` first unless it is None or the prompt has its own."""
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else [dict(m) for m in prompt]
+    has_system = any(m.get("role") == "system" for m in messages)
+    if system_prompt is not None and not has_system:
+        messages.insert(0, {"role": "system", "content": system_prompt})
+    return messages
+
+
+def render_prompt(tokenizer: Any, prompt: str | Messages, system_prompt: str | None) -> str:
+    """A plain prompt or a list of messages, rendered with the chat template up to the assistant header."""
+    return _render(tokenizer, prompt_messages(prompt, system_prompt))
+
+
+def _render(tokenizer: Any, messages: Messages) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
+def response_text(response: str | Messages) -> str:
+    """A response's text: the string itself, or the content of its (single) assistant message."""
+    if isinstance(response, str):
+        return response
+    return "".join(m["content"] for m in response if m.get("role", "assistant") == "assistant")
+
+
+def _ids(tokenizer: Any, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
 def _n_tokens(tokenizer: Any, text: str) -> int:
-    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return len(_ids(tokenizer, text))
 
 
 def _keep_last_tokens(tokenizer: Any, text: str, n: int) -> str:
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    return tokenizer.decode(ids[-n:]) if n > 0 else ""
+    return tokenizer.decode(_ids(tokenizer, text)[-n:]) if n > 0 else ""
 
 
 def _keep_first_tokens(tokenizer: Any, text: str, n: int) -> str:
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    return tokenizer.decode(ids[:n]) if n > 0 else ""
+    return tokenizer.decode(_ids(tokenizer, text)[:n]) if n > 0 else ""
+
+
+def fit_prompt(tokenizer: Any, messages: Messages, max_prompt_length: int) -> tuple[str, int, bool] | None:
+    """Render `messages` within `max_prompt_length` tokens: (text, tokens, truncated), or None if impossible.
+
+    Oldest non-system turns are dropped first; then the last user turn loses its beginning, a token at a
+    time until the template around it fits. The system message is never cut.
+    """
+    text = _render(tokenizer, messages)
+    length = _n_tokens(tokenizer, text)
+    if length <= max_prompt_length:
+        return text, length, False
+    messages = [dict(m) for m in messages]
+    first = 1 if messages[0].get("role") == "system" else 0
+    while len(messages) - first > 1 and length > max_prompt_length:
+        del messages[first]
+        text = _render(tokenizer, messages)
+        length = _n_tokens(tokenizer, text)
+    last = messages[-1]["content"]
+    overhead = _n_tokens(tokenizer, _render(tokenizer, messages[:-1] + [{**messages[-1], "content": ""}]))
+    budget = max_prompt_length - overhead
+    while budget > 0 and length > max_prompt_length:
+        messages[-1] = {**messages[-1], "content": _keep_last_tokens(tokenizer, last, budget)}
+        text = _render(tokenizer, messages)
+        length = _n_tokens(tokenizer, text)
+        budget -= 1
+    return (text, length, True) if length <= max_prompt_length else None
 
 
 def tokenize_and_format(
@@ -42,31 +97,25 @@ def tokenize_and_format(
 ) -> tuple[list[dict[str, str]], Counter]:
     """Return TRL-ready `{"prompt", "chosen", "rejected"}` texts and counts of truncated and dropped pairs.
 
-    The prompt is the chat-templated text ending in the assistant header; each response ends with the
+    Rows are plain (strings) or conversational (message lists, as TRL accepts them). The prompt is the
+    chat-templated text ending in the assistant header; each response is the assistant's text followed by the
     template's end token (the tokenizer's eos, `<|im_end|>` for Qwen) so the trained model learns to stop.
     """
     eos = tokenizer.eos_token
-    overhead = _n_tokens(tokenizer, render_prompt(tokenizer, "", system_prompt))
     counts: Counter = Counter()
     out = []
     for row in rows:
-        prompt_text = render_prompt(tokenizer, row["prompt"], system_prompt)
-        prompt_len = _n_tokens(tokenizer, prompt_text)
-        if prompt_len > max_prompt_length:
-            budget = max_prompt_length - overhead
-            while budget > 0 and prompt_len > max_prompt_length:
-                content = _keep_last_tokens(tokenizer, row["prompt"], budget)
-                prompt_text = render_prompt(tokenizer, content, system_prompt)
-                prompt_len = _n_tokens(tokenizer, prompt_text)
-                budget -= 1
-            if budget <= 0 and prompt_len > max_prompt_length:
-                counts["dropped_prompt_template_too_long"] += 1
-                continue
+        fitted = fit_prompt(tokenizer, prompt_messages(row["prompt"], system_prompt), max_prompt_length)
+        if fitted is None:
+            counts["dropped_prompt_template_too_long"] += 1
+            continue
+        prompt_text, prompt_len, truncated = fitted
+        if truncated:
             counts["truncated_prompt"] += 1
         room = max_length - prompt_len
         pair = {"prompt": prompt_text}
         for side in ("chosen", "rejected"):
-            text = row[side]
+            text = response_text(row[side])
             if _n_tokens(tokenizer, text) + 1 > room:
                 pair[side] = _keep_first_tokens(tokenizer, text, room)  # no eos: the answer was cut, not finished
                 counts[f"truncated_{side}"] += 1

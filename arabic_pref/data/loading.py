@@ -1,54 +1,41 @@
-"""Reading preference pairs and refusing bad ones with a message that names the file and line.
+"""Loading preference pairs: read, check, split, filter and count, before any model loads.
 
-Everything here runs before a model loads and needs no heavy import, so a typo in a 10 000-line file costs a
-second, not a model load. Fatal problems (unreadable file, malformed JSON, a missing or empty field) raise
-DataError; harmless ones (identical chosen and rejected, duplicates, validation pairs leaked from train) are
-dropped and counted in the report, never silently.
+Everything here runs without a heavy import, so a typo in a 10 000-line file costs a second, not a model
+load. Fatal problems (unreadable file, malformed JSON, a missing or empty field) raise DataError naming file
+and line; harmless ones (identical chosen and rejected, exact duplicates, validation pairs leaked from train,
+pairs under `min_score_margin`) are dropped and counted by reason in the report, never silently.
+
+When the data has no validation split, one is held out here: a seeded `validation_split` fraction of the
+*prompts* (all pairs of one prompt go to the same side, so a question with three wrong options never has
+one pair in train and another in validation), the same on every run with the same file and seed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
-import unicodedata
 from collections import Counter
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-from arabic_pref.config import BUILTIN_DATASET, ConfigError
+from arabic_pref.config import ConfigError
+from arabic_pref.data.errors import DataError
+from arabic_pref.data.normalize import NORMALIZE_MODES
+from arabic_pref.data.readers import SAMPLE_DIR, read_source, resolve_dataset_path
+from arabic_pref.data.records import LOCATION_KEY, PAIR_FIELDS, RecordChecker, content_text, pair_key
+from arabic_pref.data.report import DataReport
+from arabic_pref.data.script import arabic_share, is_mostly_arabic, is_mostly_other_script
 
-PAIR_FIELDS = ("prompt", "chosen", "rejected")
-SAMPLE_DIR = Path(__file__).parent / "arabic_sample"
-
-
-class DataError(ConfigError):
-    """The data cannot be used; the message names file, line and what was expected."""
-
-    def __init__(self, location: str, message: str):
-        super().__init__("dataset_path", f"{location}: {message}")
-        self.location = location
-
-
-@dataclass
-class DataReport:
-    """Counts of what was read, kept and dropped (by reason), per split."""
-
-    read: Counter = field(default_factory=Counter)
-    kept: Counter = field(default_factory=Counter)
-    dropped: Counter = field(default_factory=Counter)  # "split/reason" -> count
-
-    def as_metrics(self) -> dict[str, int]:
-        out = {f"data/{s}_read": n for s, n in self.read.items()}
-        out |= {f"data/{s}_kept": n for s, n in self.kept.items()}
-        out |= {f"data/dropped/{k}": n for k, n in self.dropped.items()}
-        return out
-
-    def summary(self) -> str:
-        parts = [f"{s}: {self.kept[s]}/{self.read[s]} kept" for s in self.read]
-        drops = ", ".join(f"{k}={n}" for k, n in sorted(self.dropped.items()))
-        return "; ".join(parts) + (f" (dropped: {drops})" if drops else "")
+__all__ = [
+    "PAIR_FIELDS",
+    "SAMPLE_DIR",
+    "DataError",
+    "DataReport",
+    "PreferenceData",
+    "load_preference_data",
+    "resolve_dataset_path",
+]
+SPECIAL_TOKENS = ("<|im_start|>", "<|im_end|>", "<|endoftext|>")  # Qwen's: text holding them hijacks the template
+SCORE_TOLERANCE = 1e-9  # 8.5 - 3.2 must reach a margin of 5.3
 
 
 @dataclass
@@ -60,100 +47,176 @@ class PreferenceData:
     report: DataReport
 
 
-def resolve_dataset_path(path: str) -> Path:
-    return SAMPLE_DIR if path == BUILTIN_DATASET else Path(path).expanduser()
-
-
-def load_preference_data(path: str, *, validation_split: float = 0.1, seed: int = 42) -> PreferenceData:
-    """Read a JSONL file, or a folder with train.jsonl (and optionally validation.jsonl), into checked pairs."""
-    root = resolve_dataset_path(path)
-    if not root.exists():
-        raise DataError(str(root), "no such file or folder (expected a .jsonl file or a folder with train.jsonl)")
-    report = DataReport()
-    hasher = hashlib.sha256()
-    if root.is_dir():
-        train_file = root / "train.jsonl"
-        if not train_file.exists():
-            raise DataError(str(root), "folder holds no train.jsonl")
-        train = _read_jsonl(train_file, hasher)
-        val_file = root / "validation.jsonl"
-        validation = _read_jsonl(val_file, hasher) if val_file.exists() else None
+def load_preference_data(
+    path: str,
+    *,
+    validation_split: float = 0.1,
+    seed: int = 42,
+    data_format: str = "auto",
+    normalize: str = "none",
+    min_score_margin: float | None = None,
+) -> PreferenceData:
+    """Read pairs in any supported format into checked, filtered train and validation lists with a report."""
+    if normalize not in NORMALIZE_MODES:
+        raise ConfigError("normalize", f"must be one of {', '.join(NORMALIZE_MODES)}; got {normalize!r}")
+    if not 0 < validation_split < 1:
+        raise ConfigError("validation_split", f"must be in (0, 1), got {validation_split}")
+    source = read_source(path, data_format)
+    report = DataReport(source=str(source.path), format=source.format, normalize=normalize, notes=list(source.notes))
+    checker = RecordChecker(normalize)
+    splits = {name: [checker.check(where, value) for where, value in rows] for name, rows in source.splits.items()}
+    report.form = _one_form(splits)
+    report.changed.update(checker.changed)
+    _require_scores(splits, min_score_margin, str(source.path))
+    if "validation" in splits:
+        report.validation_from = "the data's own validation split"
     else:
-        train, validation = _read_jsonl(root, hasher), None
-    if validation is None:
-        train, validation = _split(train, validation_split, seed)
-    train = _dedupe(train, "train", report, seen=set())
-    train_keys = {_pair_key(r) for r in train}
-    validation = _dedupe(validation, "validation", report, seen=set(), leaked_from=train_keys)
+        usable = _usable(splits["train"], min_score_margin)
+        splits["train"], splits["validation"] = split_by_prompt(splits["train"], validation_split, seed, usable)
+        report.validation_from = (
+            f"held out from train: {validation_split * 100:g}% of the usable pairs, whole prompts (seed {seed})"
+        )
+    for rows in splits.values():
+        report.annotators_read.update(_annotator(r) for r in rows if _annotator(r) is not None)
+    train = _filter("train", splits["train"], report, min_score_margin)
+    validation = _filter("validation", splits["validation"], report, min_score_margin, train)
     if not train:
-        raise DataError(str(root), "no usable training pairs after checks")
-    return PreferenceData(train, validation, str(root), hasher.hexdigest(), report)
+        raise DataError(str(source.path), f"no usable training pairs after checks ({report.summary()})")
+    if not validation:
+        raise DataError(
+            str(source.path),
+            f"no usable validation pairs after checks ({report.summary()}); evaluation needs some: add a validation "
+            "split or more distinct prompts",
+        )
+    _inspect(train, validation, report)
+    return PreferenceData(train, validation, str(source.path), source.content_hash, report)
 
 
-def _read_jsonl(path: Path, hasher: Any) -> list[dict[str, Any]]:
-    raw = path.read_bytes()
-    hasher.update(raw)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataError(str(path), f"not UTF-8 (invalid byte at offset {e.start})") from None
-    rows = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{where}:{e.colno}", f"malformed JSON ({e.msg})") from None
-        if not isinstance(row, dict):
-            raise DataError(where, f"expected a JSON object with {', '.join(PAIR_FIELDS)}, got {type(row).__name__}")
-        for name in PAIR_FIELDS:
-            if name not in row:
-                raise DataError(where, f"missing field {name!r} (each pair needs {', '.join(PAIR_FIELDS)})")
-            value = row[name]
-            if not isinstance(value, str):
-                raise DataError(where, f"field {name!r} must be a string, got {type(value).__name__}")
-            if not value.strip():
-                raise DataError(where, f"field {name!r} is empty")
-            row[name] = unicodedata.normalize("NFC", value)
-        row["_line"] = where
-        rows.append(row)
-    if not rows:
-        raise DataError(str(path), "file holds no pairs")
-    return rows
+def _one_form(splits: dict[str, list[dict[str, Any]]]) -> str:
+    """All pairs plain, or all conversational: one Arrow column type, one chat rendering."""
+    rows = [r for split in splits.values() for r in split]
+    first = rows[0]
+    form = "conversational" if isinstance(first["prompt"], list) else "plain"
+    for row in rows:
+        if isinstance(row["prompt"], list) != (form == "conversational"):
+            other = "conversational (message lists)" if form == "plain" else "plain (strings)"
+            raise DataError(
+                row[LOCATION_KEY],
+                f"a {other} pair in a dataset of {form} pairs (since {first[LOCATION_KEY]}); use one form throughout",
+            )
+    return form
 
 
-def _split(rows: list[dict[str, Any]], fraction: float, seed: int) -> tuple[list, list]:
-    order = list(range(len(rows)))
+def split_by_prompt(
+    rows: list[dict[str, Any]], fraction: float, seed: int, usable: list[bool] | None = None
+) -> tuple[list, list]:
+    """Hold out about `fraction` of the usable pairs, whole prompts at a time, in a seeded order.
+
+    `usable` marks the pairs that will survive the filters: the fraction is of those, so pairs dropped later
+    (identical sides, under the score margin) never eat into validation by chance.
+    """
+    usable = usable if usable is not None else [True] * len(rows)
+    groups: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        groups.setdefault(pair_key(row)[0], []).append(i)
+    order = [g for g in groups.values() if any(usable[i] for i in g)]
     random.Random(seed).shuffle(order)
-    n_val = max(1, round(len(rows) * fraction)) if len(rows) > 1 else 0
-    held = set(order[:n_val])
+    target = max(1, round(sum(usable) * fraction))
+    held: set[int] = set()
+    n_held = 0
+    for members in order[:-1]:  # the last group always stays in train
+        weight = sum(usable[i] for i in members)
+        if n_held + weight <= target:
+            held.update(members)
+            n_held += weight
+        if n_held >= target:
+            break
+    if not held and len(order) > 1:
+        held.update(order[0])  # every prompt has more pairs than the target: hold out one prompt
     return [r for i, r in enumerate(rows) if i not in held], [r for i, r in enumerate(rows) if i in held]
 
 
-def _pair_key(row: dict[str, Any]) -> tuple[str, str, str]:
-    return row["prompt"], row["chosen"], row["rejected"]
+def _usable(rows: list[dict[str, Any]], margin: float | None) -> list[bool]:
+    seen: set = set()
+    flags = []
+    for row in rows:
+        key = pair_key(row)
+        flags.append(not _drop_reason(row, key, margin, seen, None))
+        if flags[-1]:
+            seen.add(key)
+    return flags
 
 
-def _dedupe(rows: list[dict], split: str, report: DataReport, seen: set, leaked_from: set | None = None) -> list:
+def _require_scores(splits: dict[str, list], margin: float | None, where: str) -> None:
+    if margin is None:
+        return
+    if not any(_scores(r) for rows in splits.values() for r in rows):
+        raise DataError(where, f"min_score_margin={margin} needs chosen_score and rejected_score, and no pair has both")
+
+
+def _scores(row: dict[str, Any]) -> tuple[float, float] | None:
+    chosen, rejected = row.get("chosen_score"), row.get("rejected_score")
+    return None if chosen is None or rejected is None else (chosen, rejected)
+
+
+def _annotator(row: dict[str, Any]) -> str | None:
+    value = row.get("annotator_id")
+    return None if value is None else str(value)
+
+
+def _drop_reason(row: dict[str, Any], key: tuple, margin: float | None, seen: set, train_keys: set | None) -> str:
+    if key[1] == key[2]:
+        return "identical_chosen_rejected"
+    if margin is not None:
+        scores = _scores(row)
+        if scores is None:
+            return "no_score"
+        if scores[0] - scores[1] < margin - SCORE_TOLERANCE:
+            return "below_score_margin"
+    if key in seen:
+        return "duplicate"
+    if train_keys is not None and key in train_keys:
+        return "in_train"
+    return ""
+
+
+def _filter(split: str, rows: list, report: DataReport, margin: float | None, train: list | None = None) -> list:
     report.read[split] += len(rows)
+    train_keys = None if train is None else {pair_key(r) for r in train}
+    seen: set = set()
     kept = []
     for row in rows:
-        key = _pair_key(row)
-        reason = (
-            "identical_chosen_rejected"
-            if row["chosen"] == row["rejected"]
-            else "duplicate"
-            if key in seen
-            else "in_train"
-            if leaked_from is not None and key in leaked_from
-            else None
-        )
+        key = pair_key(row)
+        reason = _drop_reason(row, key, margin, seen, train_keys)
         if reason:
-            report.dropped[f"{split}/{reason}"] += 1
+            report.drop(split, reason, row[LOCATION_KEY])
             continue
         seen.add(key)
         kept.append(row)
+        if _annotator(row) is not None:
+            report.annotators_kept[_annotator(row)] += 1
     report.kept[split] += len(kept)
     return kept
+
+
+def _inspect(train: list, validation: list, report: DataReport) -> None:
+    """Warnings on kept pairs (never fatal) and the mean Arabic share of letters per field."""
+    train_prompts = {pair_key(r)[0] for r in train}
+    sums: Counter = Counter()
+    counts: Counter = Counter()
+    for split, rows in (("train", train), ("validation", validation)):
+        for row in rows:
+            where = row[LOCATION_KEY]
+            texts = {name: content_text(row[name]) for name in PAIR_FIELDS}
+            shares = {name: arabic_share(text) for name, text in texts.items()}
+            for name, share in shares.items():
+                if share is not None:
+                    sums[name] += share
+                    counts[name] += 1
+            if is_mostly_arabic(shares["prompt"]) and is_mostly_other_script(shares["chosen"]):
+                report.warn("arabic_prompt_non_arabic_chosen", where)
+            if any(token in text for text in texts.values() for token in SPECIAL_TOKENS):
+                report.warn("special_token_in_text", where)
+            if split == "validation" and pair_key(row)[0] in train_prompts:
+                report.warn("validation_prompt_in_train", where)
+    report.arabic_share = {name: sums[name] / counts[name] for name in PAIR_FIELDS if counts[name]}

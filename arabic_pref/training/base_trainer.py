@@ -31,6 +31,8 @@ class BaseTrainer:
         self.model_source: str | None = None
         self.run_id: str | None = None
         self.tracking_uri = tracking.resolve_tracking_uri(config.tracking_uri)
+        self.extra_tags: dict[str, str] = {}  # e.g. a sweep trial's parent run and trial number
+        self.evaluation_hooks: list = []  # called as hook(step, preference_accuracy, reward_margin)
 
     # --- identity ---
     def _get_training_method(self) -> str:
@@ -39,12 +41,21 @@ class BaseTrainer:
     # --- loading ---
     def load_data(self) -> PreferenceData:
         c = self.config
-        self.data = load_preference_data(c.dataset_path, validation_split=c.validation_split, seed=c.seed)
+        self.data = load_preference_data(
+            c.dataset_path,
+            validation_split=c.validation_split,
+            seed=c.seed,
+            data_format=c.data_format,
+            normalize=c.normalize,
+            min_score_margin=c.min_score_margin,
+        )
         if c.max_train_samples:
             self.data.train = self.data.train[: c.max_train_samples]
         if c.max_eval_samples:
             self.data.validation = self.data.validation[: c.max_eval_samples]
         self.logger.info("data %s: %s", self.data.source, self.data.report.summary())
+        if c.max_train_samples or c.max_eval_samples:
+            self.logger.info("using %d train and %d validation pairs", len(self.data.train), len(self.data.validation))
         return self.data
 
     def resolve_model(self) -> str:
@@ -71,6 +82,12 @@ class BaseTrainer:
             )
             if quantize and (c.load_in_4bit or c.load_in_8bit):
                 from peft import prepare_model_for_kbit_training
+
+                # bitsandbytes 0.50 repacks 4-bit CPU weights for inference the first time the model runs in eval
+                # mode (our step-0 evaluation) and keeps that layout, whose kernel then fails in training.
+                for module in self.model.modules():
+                    if hasattr(module, "support_avx512bf16_for_cpu"):
+                        module.support_avx512bf16_for_cpu = False
 
                 self.model = prepare_model_for_kbit_training(
                     self.model, use_gradient_checkpointing=c.gradient_checkpointing
@@ -141,6 +158,7 @@ class BaseTrainer:
             "dataset": c.dataset_path,
             "training_method": self._get_training_method(),
             "use_lora": str(c.use_lora),
+            **self.extra_tags,
         }
 
     def tracking_run(self, nested: bool = False) -> Any:

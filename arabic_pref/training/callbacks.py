@@ -17,3 +17,22 @@ class MlflowMetricsCallback(TrainerCallback):
 
         if logs and mlflow.active_run() is not None:
             tracking.log_metrics(logs, step=state.global_step)
+
+
+class EvalObjectiveCallback(TrainerCallback):
+    """After each evaluation: preference accuracy and mean reward margin, logged and passed to the hooks.
+
+    The hooks (`DPOTrainer.evaluation_hooks`) are how a sweep trial reports its objective and gets pruned.
+    """
+
+    def __init__(self, dpo_trainer: Any):
+        self.dpo_trainer = dpo_trainer
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        import mlflow
+
+        accuracy, margin = self.dpo_trainer.preference_scores()
+        if mlflow.active_run() is not None:
+            tracking.log_metrics({"preference_accuracy": accuracy, "reward_margin": margin}, step=state.global_step)
+        for hook in self.dpo_trainer.evaluation_hooks:
+            hook(state.global_step, accuracy, margin)

@@ -6,18 +6,17 @@ TRL training, final evaluation, save with dpo_metadata.json, all inside one MLfl
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from arabic_pref import tracking
 from arabic_pref.config import DPOConfig
 from arabic_pref.data.formatting import tokenize_and_format
-from arabic_pref.metadata import build_dpo_metadata, write_dpo_metadata
+from arabic_pref.metadata import METADATA_FILE, build_dpo_metadata, read_dpo_metadata, write_dpo_metadata
 from arabic_pref.training.base_trainer import BaseTrainer
+from arabic_pref.training.losses import trl_loss_arguments
+from arabic_pref.training.reference import AdapterDisabledReference
 
 SPEC_LR_CAP = 5e-7
 DPO_LABEL_NAMES = [
@@ -30,14 +29,36 @@ DPO_LABEL_NAMES = [
 ]
 
 
+class DataLoaderAdapter:
+    """The spec's `trainer.data_loader.tokenize_and_format`, usable with `Dataset.map(..., batched=True)`."""
+
+    def __init__(self, trainer: DPOTrainer):
+        self.trainer = trainer
+
+    def tokenize_and_format(self, examples: dict[str, list]) -> dict[str, list]:
+        rows = [dict(zip(examples, values, strict=True)) for values in zip(*examples.values(), strict=True)]
+        c = self.trainer.config
+        formatted, counts = tokenize_and_format(
+            rows,
+            self.trainer.setup_tokenizer(),
+            max_prompt_length=c.max_prompt_length,
+            max_length=c.max_length,
+            system_prompt=c.system_prompt,
+        )
+        self.trainer._add_format_counts(counts)
+        return {key: [row[key] for row in formatted] for key in ("prompt", "chosen", "rejected")}
+
+
 class DPOTrainer(BaseTrainer):
     """Trainer for Direct Preference Optimization (DPO)."""
 
     def __init__(self, config: DPOConfig):
-        super().__init__(config)
         if not isinstance(config, DPOConfig):
             raise TypeError(f"config must be a DPOConfig, got {type(config).__name__}")
+        super().__init__(config)
         self.ref_model: Any = None
+        self.data_loader = DataLoaderAdapter(self)
+        self._adapter_state: dict | None = None  # weights of an adapter restored by load_model
 
     def _get_training_method(self) -> str:
         return "dpo"
@@ -51,8 +72,7 @@ class DPOTrainer(BaseTrainer):
         """Frozen reference in eval mode. LoRA without a distinct reference: the policy's own base, no copy."""
         c = self.config
         if c.use_lora and c.ref_model_name is None:
-            policy = self.setup_model()
-            self.ref_model = policy  # the adapter-free base; TRL disables adapters when it scores the reference
+            self.ref_model = AdapterDisabledReference(self.setup_model())
             return
         from arabic_pref.models import load_causal_lm, resolve_model_source
 
@@ -85,46 +105,53 @@ class DPOTrainer(BaseTrainer):
                 c.learning_rate,
             )
             kwargs["learning_rate"] = SPEC_LR_CAP
+        if c.early_stopping_patience and c.metric_for_best_model is None:
+            kwargs["metric_for_best_model"] = "eval_loss"
         kwargs.update(
             remove_unused_columns=False,
             label_names=list(DPO_LABEL_NAMES),
             beta=c.beta,
-            loss_type=c.loss_type,
-            label_smoothing=c.label_smoothing,
             max_length=c.max_length,
             precompute_ref_log_probs=c.precompute_ref_log_probs,
+            **trl_loss_arguments(c.loss_type, c.label_smoothing),
         )
         return TRLDPOConfig(**kwargs)
 
-    def format_dataset(self, dataset: Any) -> Any:
-        """Chat template, end token and length limits (see arabic_pref.data.formatting); counts kept."""
-        from datasets import Dataset
-
-        c = self.config
-        rows, counts = tokenize_and_format(
-            list(dataset),
-            self.setup_tokenizer(),
-            max_prompt_length=c.max_prompt_length,
-            max_length=c.max_length,
-            system_prompt=c.system_prompt,
-        )
+    def _add_format_counts(self, counts: dict[str, int]) -> None:
         for key, n in counts.items():
             self.format_counts[key] = self.format_counts.get(key, 0) + n
-        return Dataset.from_list(rows)
+
+    def _format_dataset(self, dataset: Any) -> Any:
+        """Chat template, end token and length limits (see arabic_pref.data.formatting); counts kept."""
+        columns = [c for c in dataset.column_names if c not in ("prompt", "chosen", "rejected")]
+        return dataset.map(
+            self.data_loader.tokenize_and_format,
+            batched=True,
+            remove_columns=columns,
+            load_from_cache_file=False,
+            desc="Formatting pairs",
+        )
 
     def create_trainer(self, dataset: Any, training_args: Any, callbacks: list | None) -> Any:
         """A configured `trl.DPOTrainer` on `dataset` ({"train", "validation"} of raw pairs)."""
+        from peft import PeftModel
         from trl import DPOTrainer as TRLDPOTrainer
 
         from arabic_pref import fast_logprob
 
         fast_logprob.install() if self.config.fast_cpu_logprob else fast_logprob.uninstall()
+        self.setup_tokenizer()
         self.setup_model()
         self.setup_reference_model()
+        lora_config = self.get_lora_config()
+        if isinstance(self.model, PeftModel):  # restored by load_model: TRL must see the bare base (see there)
+            lora_config = self.model.peft_config["default"]
+            lora_config.inference_mode = False
+            self.model = self.model.unload()
         self.format_counts = {}
-        train = self.format_dataset(dataset["train"])
-        validation = self.format_dataset(dataset["validation"]) if dataset.get("validation") is not None else None
-        use_base_as_ref = self.config.use_lora and self.config.ref_model_name is None
+        train = self._format_dataset(dataset["train"])
+        validation = self._format_dataset(dataset["validation"]) if dataset.get("validation") is not None else None
+        use_base_as_ref = isinstance(self.ref_model, AdapterDisabledReference)
         self.trainer = TRLDPOTrainer(
             model=self.model,
             ref_model=None if use_base_as_ref else self.ref_model,
@@ -133,50 +160,83 @@ class DPOTrainer(BaseTrainer):
             eval_dataset=validation,
             processing_class=self.tokenizer,
             callbacks=callbacks,
-            peft_config=self.get_lora_config(),
+            peft_config=lora_config,
         )
+        self.logger.info("formatting: %s", ", ".join(f"{k}={v}" for k, v in sorted(self.format_counts.items())))
         self.model = self.trainer.model
         if use_base_as_ref:
-            self.ref_model = self.model  # zero-copy handle: scoring it runs under disable_adapter()
+            self.ref_model = AdapterDisabledReference(self.model)
+        if self._adapter_state is not None:
+            from peft import set_peft_model_state_dict
+
+            set_peft_model_state_dict(self.model, self._adapter_state)
+            self._adapter_state = None
         return self.trainer
 
     def build(self) -> Any:
         """Data, tokenizer, model and TRL trainer, without training: what evaluation-only use needs."""
         from datasets import Dataset
+        from transformers import EarlyStoppingCallback
 
-        from arabic_pref.training.callbacks import MlflowMetricsCallback
+        from arabic_pref.training.callbacks import EvalObjectiveCallback, MlflowMetricsCallback
 
+        self.config.validate()  # fields may have been assigned after construction, as the spec's examples do
         data = self.data or self.load_data()
-        self.setup_tokenizer()
         dataset = {
             "train": Dataset.from_list(_pairs(data.train)),
             "validation": Dataset.from_list(_pairs(data.validation)),
         }
-        return self.create_trainer(dataset, self.get_training_arguments(), [MlflowMetricsCallback()])
+        callbacks: list = [MlflowMetricsCallback()]
+        if self.config.eval_strategy != "no":
+            callbacks.append(EvalObjectiveCallback(self))
+        if self.config.early_stopping_patience:
+            callbacks.append(EarlyStoppingCallback(early_stopping_patience=self.config.early_stopping_patience))
+        return self.create_trainer(dataset, self.get_training_arguments(), callbacks)
 
     # --- evaluation ---
     def compute_preference_accuracy(self, eval_dataset: Any = None) -> float:
         """Share (0-1) of pairs whose implicit reward is higher for chosen than rejected; ties count 1/2."""
-        from arabic_pref.metrics import preference_accuracy
+        return self.preference_scores(eval_dataset)[0]
+
+    def preference_scores(self, eval_dataset: Any = None) -> tuple[float, float]:
+        """(preference accuracy, mean reward margin) of every pair of `eval_dataset` (default: validation)."""
+        from arabic_pref.metrics import mean_margin, preference_accuracy
         from arabic_pref.training.scoring import pair_rewards
 
-        prepared = None if eval_dataset is None else self._prepare_eval(eval_dataset)
-        chosen, rejected = pair_rewards(self.trainer or self.build(), prepared)
-        return preference_accuracy(chosen, rejected)
+        trainer = self.trainer or self.build()
+        chosen, rejected = pair_rewards(trainer, self._prepare_eval(eval_dataset))
+        return preference_accuracy(chosen, rejected), mean_margin(chosen, rejected)
 
     def evaluate_model(self, eval_dataset: Any = None) -> dict[str, float]:
         """TRL's evaluation (eval_loss, eval_runtime, eval_samples_per_second, eval_rewards/...) in our MLflow run."""
         trainer = self.trainer or self.build()
-        prepared = None if eval_dataset is None else self._prepare_eval(eval_dataset)
+        # TRL's evaluate tokenizes (and precomputes reference log-probs for) a dataset it is given
+        formatted = None if eval_dataset is None else self._format_dataset(eval_dataset)
         with self.tracking_run():
-            metrics = trainer.evaluate(prepared)
-        return metrics
+            return trainer.evaluate(formatted)
 
     def _prepare_eval(self, eval_dataset: Any) -> Any:
-        if "prompt_ids" in eval_dataset.column_names:
+        """Raw pairs -> the tokenized form TRL evaluates (with reference log-probs when precomputed)."""
+        if eval_dataset is None or "prompt_ids" in eval_dataset.column_names:
             return eval_dataset
-        formatted = self.format_dataset(eval_dataset)
-        return self.trainer._prepare_dataset(formatted, self.tokenizer, self.trainer.args, "eval")
+        trainer = self.trainer
+        prepared = trainer._prepare_dataset(self._format_dataset(eval_dataset), self.tokenizer, trainer.args, "eval")
+        if trainer.precompute_ref_logps:
+            batch_size = trainer.args.precompute_ref_batch_size or trainer.args.per_device_eval_batch_size
+            prepared = trainer._precompute_ref_logps(prepared, "eval", batch_size)
+        return prepared
+
+    # --- generation ---
+    def generate_comparison(self, prompt: str, max_length: int = 512, **kwargs: Any) -> dict[str, str]:
+        """Trained and reference responses to `prompt` (chat template; `max_length` new tokens; stops at <|im_end|>)."""
+        from arabic_pref.training.generation import compare
+
+        if self.ref_model is None:
+            self.setup_tokenizer()
+            self.setup_reference_model()
+        return compare(
+            self.setup_model(), self.ref_model, self.tokenizer, prompt, self.config.system_prompt, max_length, **kwargs
+        )
 
     # --- the whole run ---
     def train(self) -> dict[str, Any]:
@@ -186,29 +246,33 @@ class DPOTrainer(BaseTrainer):
             trainer = self.trainer or self.build()
             if run is not None:
                 tracking.log_params(c.to_dict())
-                tracking.log_metrics(self.data.report.as_metrics() | _prefixed(self.format_counts, "data/format/"))
-            start_acc = self.compute_preference_accuracy()
-            tracking.log_metrics({"preference_accuracy": start_acc}, step=0) if run else None
+                used = {"data/train_used": len(self.data.train), "data/validation_used": len(self.data.validation)}
+                tracking.log_metrics(
+                    self.data.report.as_metrics() | used | _prefixed(self.format_counts, "data/format/")
+                )
+            start_acc, start_margin = self.preference_scores()
+            if run is not None:
+                tracking.log_metrics({"preference_accuracy": start_acc, "reward_margin": start_margin}, step=0)
             self.logger.info("preference_accuracy at step 0: %.3f", start_acc)
             result = trainer.train()
+            if not math.isfinite(result.training_loss):
+                raise FloatingPointError(f"training loss is {result.training_loss}")
             eval_metrics = trainer.evaluate()
-            final_acc = self.compute_preference_accuracy()
+            final_acc, final_margin = self.preference_scores()
             step = trainer.state.global_step
             if run is not None:
-                tracking.log_metrics({"preference_accuracy": final_acc}, step=step)
+                tracking.log_metrics({"preference_accuracy": final_acc, "reward_margin": final_margin}, step=step)
             self.save_model()
+            if c.merge_adapter:
+                self.merge_and_save()
             if run is not None:
-                tracking.log_json_artifact(
-                    json.loads((self.output_dir / "dpo_metadata.json").read_text()), "dpo_metadata.json"
-                )
+                tracking.log_json_artifact(read_dpo_metadata(self.output_dir), METADATA_FILE)
                 tracking.log_json_artifact(c.to_dict(), "config.json")
-        train_loss = result.training_loss
-        if not math.isfinite(train_loss):
-            raise FloatingPointError(f"training loss is {train_loss}")
         return {
             "preference_accuracy_start": start_acc,
             "preference_accuracy": final_acc,
-            "train_loss": train_loss,
+            "reward_margin": final_margin,
+            "train_loss": result.training_loss,
             "eval_loss": eval_metrics.get("eval_loss"),
             "global_step": step,
             "output_dir": str(self.output_dir),
@@ -219,35 +283,61 @@ class DPOTrainer(BaseTrainer):
 
     # --- persistence ---
     def save_model(self, output_dir: str | None = None) -> None:
-        """Weights (or LoRA adapter), tokenizer, generation config, then dpo_metadata.json.
+        """Weights (or LoRA adapter), tokenizer, generation config, then dpo_metadata.json (atomic, last)."""
+        from arabic_pref.training.persistence import publish_pretrained
 
-        Files are written to a hidden staging folder and moved into place one by one with an atomic rename,
-        metadata last: a crash leaves no half-written file, and dpo_metadata.json marks a complete save.
-        """
         target = Path(output_dir or self.config.output_dir)
-        target.mkdir(parents=True, exist_ok=True)
-        model = self.trainer.model if self.trainer is not None else self.model
-        with tempfile.TemporaryDirectory(prefix=".saving-", dir=target) as staging:
-            model.save_pretrained(staging)
-            self.tokenizer.save_pretrained(staging)
-            generation_config = getattr(model, "generation_config", None)
-            if generation_config is not None:
-                generation_config.save_pretrained(staging)
-            for item in sorted(Path(staging).iterdir()):
-                os.replace(item, target / item.name)
+        publish_pretrained(self.trainer.model if self.trainer is not None else self.model, self.tokenizer, target)
         extra = {
             "data_counts": self.data.report.as_metrics() if self.data else {},
             "format_counts": self.format_counts,
             "mlflow_run_id": self.run_id,
         }
+        data_hash = self.data.content_hash if self.data else None
         metadata = build_dpo_metadata(
-            self.config,
-            ref_model_name=self.ref_model_name,
-            dataset_hash=self.data.content_hash if self.data else None,
-            extra=extra,
+            self.config, ref_model_name=self.ref_model_name, dataset_hash=data_hash, extra=extra
         )
         write_dpo_metadata(target, metadata)
         self.logger.info("model and dpo_metadata.json saved to %s", target)
+
+    def merge_and_save(self, output_dir: str | None = None) -> Path:
+        """Write the adapter merged into a full model (default: output_dir/merged), for serving without PEFT."""
+        from arabic_pref.training.persistence import merged_copy, publish_pretrained
+
+        target = Path(output_dir) if output_dir else self.output_dir / "merged"
+        merged = merged_copy(self.trainer.model if self.trainer is not None else self.model)
+        publish_pretrained(merged, self.tokenizer, target)
+        self.logger.info("merged full model saved to %s", target)
+        return target
+
+    def load_model(self, path: str) -> None:
+        """Restore a saved run (adapter or full model) for evaluation and generation."""
+        from arabic_pref.models import load_causal_lm, load_tokenizer, resolve_model_source
+        from arabic_pref.training.persistence import adapter_base_name, is_adapter_folder
+
+        folder = Path(path)
+        metadata = read_dpo_metadata(folder) if (folder / METADATA_FILE).is_file() else {}
+        c = self.config
+        self.tokenizer = load_tokenizer(str(folder))
+        self.trainer = None
+        if is_adapter_folder(folder):
+            from peft import PeftModel, get_peft_model_state_dict
+
+            c.use_lora, c.model_name = True, adapter_base_name(folder, metadata)
+            self.model_source = None
+            base = load_causal_lm(
+                self.resolve_model(), bf16=c.bf16, fp16=c.fp16, load_in_4bit=c.load_in_4bit, load_in_8bit=c.load_in_8bit
+            )
+            self.model = PeftModel.from_pretrained(base, str(folder))
+            # TRL would treat a loaded adapter as the reference; create_trainer rebuilds it on the bare base
+            self._adapter_state = get_peft_model_state_dict(self.model)
+            self.ref_model = AdapterDisabledReference(self.model)
+        else:
+            c.use_lora = False
+            c.ref_model_name = metadata.get("ref_model_name") or c.ref_model_name
+            self.model = load_causal_lm(str(resolve_model_source(str(folder))), bf16=c.bf16, fp16=c.fp16)
+            self.ref_model = None
+        self.logger.info("restored %s from %s", "adapter" if c.use_lora else "model", folder)
 
 
 def _pairs(rows: list[dict]) -> list[dict]:
@@ -261,3 +351,6 @@ def _prefixed(counts: dict[str, int], prefix: str) -> dict[str, int]:
 def create_dpo_trainer(config: DPOConfig) -> DPOTrainer:
     """Factory of the spec: a DPOTrainer for `config`."""
     return DPOTrainer(config)
+
+
+__all__ = ["BaseTrainer", "DPOTrainer", "create_dpo_trainer"]

@@ -1,0 +1,90 @@
+"""`python -m arabic_pref.data validate|stats PATH`: the data checks of a training run, without the run.
+
+A person preparing a dataset wants to know, in seconds and before renting a GPU, whether training will
+accept it and what it will do to it. `validate` prints the whole report (counts, drop reasons and warnings
+with the lines of the first offenders, Arabic script shares, token-length percentiles with the default
+Qwen2.5 tokenizer) and exits 0 when the data is usable, 2 when it is not, with the same one-line error that
+`python -m arabic_pref.train dataset_path=PATH` gives. `stats` prints the statistics alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from arabic_pref.config import DATA_FORMATS, DEFAULT_SYSTEM_PROMPT, NORMALIZE_MODES, ConfigError, DPOConfig
+from arabic_pref.data.loading import PreferenceData, load_preference_data
+
+EXIT_USABLE = 0
+EXIT_NOT_USABLE = 2
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(DPOConfig)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m arabic_pref.data", description="Check preference data and show its statistics."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{validate,stats}")
+    for name, help_text in (
+        ("validate", "full report; exit 0 when the data is usable, 2 when it is not"),
+        ("stats", "statistics only (pairs, script shares, token lengths)"),
+    ):
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("path", help="a .jsonl or .json file, a folder, or builtin:arabic-sample")
+        sub.add_argument("--format", default="auto", choices=DATA_FORMATS, help="data_format (default: auto)")
+        sub.add_argument("--normalize", default="none", choices=NORMALIZE_MODES, help="Arabic normalization")
+        sub.add_argument("--validation-split", type=float, default=_DEFAULTS["validation_split"])
+        sub.add_argument("--seed", type=int, default=_DEFAULTS["seed"])
+        sub.add_argument("--min-score-margin", type=float, default=None)
+        sub.add_argument("--max-prompt-length", type=int, default=_DEFAULTS["max_prompt_length"])
+        sub.add_argument("--max-length", type=int, default=_DEFAULTS["max_length"])
+        sub.add_argument("--system-prompt", default=DEFAULT_SYSTEM_PROMPT, help="system prompt of rendered prompts")
+        sub.add_argument(
+            "--no-system-prompt", action="store_true", help="render with the chat template's own system prompt"
+        )
+        sub.add_argument("--tokenizer", default=None, help="tokenizer folder or hub id (default: Qwen2.5's)")
+        sub.add_argument("--no-tokens", action="store_true", help="skip token statistics (no tokenizer load)")
+    return parser
+
+
+def _statistics(data: PreferenceData, args: argparse.Namespace) -> str:
+    from arabic_pref.data.token_stats import length_stats, load_tokenizer, render_length_stats, token_lengths
+
+    tokenizer = load_tokenizer(args.tokenizer)
+    system_prompt = None if args.no_system_prompt else args.system_prompt
+    lengths = token_lengths(data.train + data.validation, tokenizer, system_prompt)
+    stats = length_stats(lengths, args.max_prompt_length, args.max_length)
+    return render_length_stats(stats, args.tokenizer or "Qwen2.5 tokenizer")
+
+
+def _stats_lines(data: PreferenceData) -> list[str]:
+    report = data.report
+    keep = ("data", "format", "pairs", "script", "annotators")
+    return [line for line in report.render().splitlines() if line.split(" ", 1)[0] in keep]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        data = load_preference_data(
+            args.path,
+            validation_split=args.validation_split,
+            seed=args.seed,
+            data_format=args.format,
+            normalize=args.normalize,
+            min_score_margin=args.min_score_margin,
+        )
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        print("verdict     not usable", flush=True)
+        return EXIT_NOT_USABLE
+    lines = data.report.render().splitlines() if args.command == "validate" else _stats_lines(data)
+    if args.command == "validate":
+        lines.insert(1, f"sha256      {data.content_hash}")
+    if not args.no_tokens:
+        lines.append(_statistics(data, args))
+    if args.command == "validate":
+        lines.append(f"verdict     usable: {len(data.train)} train and {len(data.validation)} validation pairs")
+    print("\n".join(lines), flush=True)
+    return EXIT_USABLE

@@ -1,0 +1,168 @@
+"""Finding and reading a dataset in any of its formats, as located raw records per split.
+
+One entry point, `read_source`, for every shape the spec and TRL users bring: a JSONL file, a JSON file
+(`{"train": [...], "validation": [...]}`, an array, or one pretty-printed pair), a folder with train.jsonl and
+validation.jsonl, and a dataset written by `datasets.save_to_disk`. `auto` decides from the path and the
+content, not the file name alone, because .json files holding JSONL are common. Reading is strict about
+bytes (UTF-8, an optional BOM) and leaves record checks to `records`. `datasets` is imported only here and
+only for a saved dataset: every other error is reported without loading it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from arabic_pref.config import BUILTIN_DATASET, DATA_FORMATS, ConfigError
+from arabic_pref.data.errors import DataError
+from arabic_pref.data.json_text import Located, parse_json_document, parse_jsonl
+
+SAMPLE_DIR = Path(__file__).parent / "arabic_sample"
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+HF_DISK_MARKERS = ("dataset_dict.json", "dataset_info.json", "state.json")
+FOLDER_FILES = ("train.jsonl", "validation.jsonl")
+# Formats people try first; each would otherwise fail as "not UTF-8" or "malformed JSON", which misleads.
+UNSUPPORTED_SUFFIXES = (".parquet", ".arrow", ".csv", ".tsv", ".xlsx", ".gz", ".zip", ".bz2", ".xz")
+UTF8_BOM = b"\xef\xbb\xbf"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+@dataclass
+class Source:
+    """What was read: raw records per split ("train", and "validation" when the data has one)."""
+
+    path: Path
+    format: str
+    splits: dict[str, list[Located]]
+    content_hash: str
+    notes: list[str] = field(default_factory=list)
+
+
+def resolve_dataset_path(path: str) -> Path:
+    return SAMPLE_DIR if path == BUILTIN_DATASET else Path(path).expanduser()
+
+
+def read_source(path: str, data_format: str = "auto") -> Source:
+    """Read `path` in `data_format` (or the detected one); DataError when it cannot be read."""
+    if data_format not in DATA_FORMATS:
+        raise ConfigError("data_format", f"must be one of {', '.join(DATA_FORMATS)}; got {data_format!r}")
+    root = resolve_dataset_path(path)
+    if not root.exists():
+        raise DataError(str(root), "no such file or folder (expected a .jsonl or .json file, or a folder)")
+    if root.is_dir():
+        detected = "hf_disk" if any((root / m).is_file() for m in HF_DISK_MARKERS) else "folder"
+        fmt = detected if data_format == "auto" else data_format
+        if fmt in ("jsonl", "json"):
+            raise DataError(str(root), f"data_format={fmt} expects a file, got a folder")
+        return _read_hf_disk(root) if fmt == "hf_disk" else _read_folder(root)
+    if data_format in ("folder", "hf_disk"):
+        raise DataError(str(root), f"data_format={data_format} expects a folder, got a file")
+    if data_format == "auto" and root.suffix.lower() in UNSUPPORTED_SUFFIXES:
+        raise DataError(
+            str(root),
+            f"{root.suffix} files are not read directly; convert to JSONL, or load with `datasets` and "
+            "save_to_disk (data_format=hf_disk)",
+        )
+    hasher = hashlib.sha256()
+    text = read_text(root, hasher)
+    fmt = _sniff_file_format(root, text) if data_format == "auto" else data_format
+    splits = {"train": parse_jsonl(text, str(root))} if fmt == "jsonl" else parse_json_document(text, str(root))
+    return Source(root, fmt, splits, hasher.hexdigest())
+
+
+def read_text(path: Path, hasher: Any) -> str:
+    """The file's text: UTF-8, with or without a BOM; empty and undecodable files are errors."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(str(path), f"cannot read the file ({e.strerror or e})") from None
+    hasher.update(raw)
+    if raw.startswith(UTF16_BOMS):
+        raise DataError(str(path), "not UTF-8: the file starts with a UTF-16 byte-order mark (save it as UTF-8)")
+    skip = len(UTF8_BOM) if raw.startswith(UTF8_BOM) else 0
+    try:
+        text = raw[skip:].decode("utf-8")
+    except UnicodeDecodeError as e:
+        offset = skip + e.start
+        line = raw.count(b"\n", 0, offset) + 1
+        raise DataError(
+            f"{path}:{line}", f"not UTF-8 (invalid byte 0x{raw[offset]:02x} at byte offset {offset})"
+        ) from None
+    if not text.strip():
+        raise DataError(str(path), "file holds no pairs (it is empty)" if not raw else "file holds no pairs (blank)")
+    return text
+
+
+def _sniff_file_format(path: Path, text: str) -> str:
+    """JSONL or one JSON document: an array is JSON; a .jsonl name, or one whole object per line, is JSONL."""
+    body = text.lstrip(" \t\r\n")
+    if body.startswith("["):
+        return "json"
+    if path.suffix.lower() in JSONL_SUFFIXES:
+        return "jsonl"
+    first, _, rest = body.partition("\n")
+    if not rest.strip():
+        return "json"  # a single line: one object, a pair or {"train": [...]}; both read as JSON
+    try:
+        json.loads(first)
+    except (ValueError, RecursionError):
+        return "json"  # a pretty-printed document (or broken: the JSON reader names line and column)
+    return "jsonl"
+
+
+def _read_folder(root: Path) -> Source:
+    train_file = root / "train.jsonl"
+    if not train_file.is_file():
+        found = ", ".join(sorted(p.name for p in root.iterdir())[:10]) or "nothing"
+        raise DataError(
+            str(root),
+            f"folder holds no train.jsonl (found: {found}); expected train.jsonl and optionally validation.jsonl, "
+            "or a dataset written by datasets.save_to_disk",
+        )
+    hasher = hashlib.sha256()
+    splits = {"train": parse_jsonl(read_text(train_file, hasher), str(train_file))}
+    val_file = root / "validation.jsonl"
+    if val_file.is_file():
+        splits["validation"] = parse_jsonl(read_text(val_file, hasher), str(val_file))
+    ignored = sorted(p.name for p in root.glob("*.json*") if p.name not in FOLDER_FILES)
+    notes = [f"ignored in the folder: {', '.join(ignored)}"] if ignored else []
+    return Source(root, "folder", splits, hasher.hexdigest(), notes)
+
+
+def _read_hf_disk(root: Path) -> Source:
+    """A Dataset or DatasetDict from `datasets.save_to_disk`; the 'line' of a record is its 1-based row."""
+    import datasets  # lazily: a second of import time that no other format pays
+
+    try:
+        loaded = datasets.load_from_disk(str(root))
+    except Exception as e:  # whatever load_from_disk raises, the folder is not a readable saved dataset
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DataError(str(root), f"not a readable dataset written by datasets.save_to_disk ({reason})") from None
+    notes = []
+    if isinstance(loaded, datasets.DatasetDict):
+        if "train" not in loaded:
+            names = ", ".join(loaded) or "none"
+            raise DataError(str(root), f"saved DatasetDict has splits {names}; expected 'train' (and 'validation')")
+        parts = {name: loaded[name] for name in ("train", "validation") if name in loaded}
+        ignored = sorted(set(loaded) - set(parts))
+        notes = [f"ignored splits: {', '.join(ignored)}"] if ignored else []
+        prefix = {name: f"{root}/{name}" for name in parts}
+    else:
+        parts, prefix = {"train": loaded}, {"train": str(root)}
+    splits = {}
+    for name, dataset in parts.items():
+        if len(dataset) == 0:
+            raise DataError(prefix[name], f"split {name!r} holds no pairs")
+        splits[name] = [(f"{prefix[name]}:{i}", row) for i, row in enumerate(dataset.to_list(), start=1)]
+    return Source(root, "hf_disk", splits, _hash_tree(root), notes)
+
+
+def _hash_tree(root: Path) -> str:
+    hasher = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        hasher.update(str(path.relative_to(root)).encode())
+        hasher.update(path.read_bytes())
+    return hasher.hexdigest()

@@ -1,0 +1,138 @@
+"""The sweep loop: ask Optuna for trials, launch them in batches, tell the results, keep MLflow in step.
+
+Kept apart from the Hydra plugin so the loop reads as the rules it follows (see arabic_pref.sweep.study):
+resume up to n_trials finished trials, interrupted trials marked FAIL and not counted, a failure budget,
+heartbeats while trials run, and the parent MLflow run updated at the end (also after Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from arabic_pref import tracking
+from arabic_pref.sweep.space import SearchSpace, to_overrides
+from arabic_pref.sweep.study import (
+    ERROR_ATTR,
+    Heartbeat,
+    best_trial,
+    fail_interrupted,
+    failed_trials,
+    finished_trials,
+    make_storage,
+    resolve_storage,
+)
+
+log = logging.getLogger("arabic_pref.sweep")
+
+
+class SweepDriver:
+    def __init__(
+        self,
+        *,
+        settings: Any,
+        space: SearchSpace,
+        sampler: Any,
+        pruner: Any,
+        tracking_uri: str | None,
+        experiment_name: str,
+    ):
+        self.s = settings
+        self.space = space
+        self.storage_url = resolve_storage(settings.storage)
+        self.storage = make_storage(self.storage_url, settings.heartbeat_interval, settings.grace_period)
+        self.study = optuna.create_study(
+            storage=self.storage,
+            study_name=settings.study_name,
+            sampler=sampler,
+            pruner=pruner,
+            direction=settings.direction,
+            load_if_exists=True,
+        )
+        self.tracking_uri = tracking.resolve_tracking_uri(tracking_uri)
+        self.experiment_name = experiment_name
+        self.description = {
+            "space": space.describe(),
+            "sampler": type(sampler).__name__,
+            "pruner": type(pruner).__name__ if pruner else "none",
+            "objective": settings.objective,
+        }
+
+    def run(self, launch: Callable[[list[list[str]]], list[tuple[str, Any]]], report: Any) -> list:
+        s, study = self.s, self.study
+        interrupted = fail_interrupted(study)
+        if interrupted:
+            log.warning(
+                "trials %s were left running by a dead process: marked FAIL (not counted)",
+                [t.number for t in interrupted],
+            )
+        report.fail_child_runs(self.tracking_uri, self.experiment_name, s.study_name, [t.number for t in interrupted])
+        parent = report.open_parent_run(self.tracking_uri, self.experiment_name, study, self.description)
+        status = "FAILED"
+        results: list = []
+        try:
+            while True:
+                remaining = s.n_trials - len(finished_trials(study))
+                if remaining <= 0 or len(failed_trials(study)) >= s.max_failures:
+                    break
+                trials = [study.ask() for _ in range(min(s.n_jobs, remaining))]
+                batch = [to_overrides(self.space.suggest(t)) + [f"sweep_trial_id={t._trial_id}"] for t in trials]
+                for trial, overrides in zip(trials, batch, strict=True):
+                    log.info("trial %d: %s", trial.number, " ".join(overrides[:-1]))
+                with Heartbeat(self.storage, [t._trial_id for t in trials], s.heartbeat_interval):
+                    outcomes = launch(batch)
+                for trial, (kind, value) in zip(trials, outcomes, strict=True):
+                    self._tell(trial, kind, value)
+                    results.append(value)
+            if len(failed_trials(study)) >= s.max_failures:
+                log.error(
+                    "failure budget spent: %d trials raised (max_failures=%d)",
+                    len(failed_trials(study)),
+                    s.max_failures,
+                )
+            status = "FINISHED"
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:
+            report.finalize_parent_run(self.tracking_uri, parent, study, status)
+        self._print_best(parent)
+        return results
+
+    def _tell(self, trial: optuna.Trial, kind: str, value: Any) -> None:
+        if kind == "ok" and isinstance(value, int | float) and math.isfinite(value):
+            self.study.tell(trial, float(value))
+        elif isinstance(value, optuna.TrialPruned):
+            self.study.tell(trial, state=TrialState.PRUNED)
+            log.info("trial %d pruned", trial.number)
+        else:
+            message = f"{type(value).__name__}: {value}" if isinstance(value, BaseException) else f"bad value {value!r}"
+            trial.set_user_attr(ERROR_ATTR, message[:1000])
+            self.study.tell(trial, state=TrialState.FAIL)
+            log.error("trial %d failed (%s); the sweep goes on", trial.number, message[:300])
+
+    def _print_best(self, parent_run_id: str) -> None:
+        best = best_trial(self.study)
+        lines = [
+            "",
+            f"Sweep {self.s.study_name}: {len(finished_trials(self.study))} finished trials in {self.storage_url}",
+        ]
+        if best is None:
+            lines.append("  no trial completed")
+        else:
+            from arabic_pref.sweep.report import best_params
+
+            lines += [
+                f"  best trial   #{best.number}  {self.s.objective} = {best.value:.4f}",
+                f"  params       {json.dumps(best_params(best), ensure_ascii=False)}",
+                f"  MLflow run   {best.user_attrs.get('mlflow_run_id')} (parent {parent_run_id})",
+                f"  output       {best.user_attrs.get('output_dir')}",
+            ]
+        lines.append(f"  open the UI  {tracking.ui_command(self.tracking_uri)}")
+        print("\n".join(lines), flush=True)

@@ -1,0 +1,140 @@
+"""The sweep's MLflow parent run: what was searched, how trials went, the best one, and plots.
+
+One parent run per study (its id is kept in the study, so a resumed sweep reuses it); each trial's run is a
+child (tag `mlflow.parentRunId`). Plots use `optuna.visualization.matplotlib` and plain matplotlib, saved as
+PNG (plotly's image export needs a browser).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from arabic_pref import tracking
+from arabic_pref.sweep.study import best_trial
+from arabic_pref.sweep.trial import PARENT_RUN_ATTR
+
+SWEEP_TAG = "arabic_pref.sweep"
+
+
+def open_parent_run(uri: str, experiment_name: str, study: Any, description: dict[str, Any]) -> str:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    run_id = study.user_attrs.get(PARENT_RUN_ATTR)
+    if run_id:
+        client.update_run(run_id, status="RUNNING")
+        return run_id
+    experiment_id = tracking.ensure_experiment(experiment_name, uri)
+    run = client.create_run(
+        experiment_id, run_name=f"sweep-{study.study_name}", tags={SWEEP_TAG: "parent", "study": study.study_name}
+    )
+    params = {
+        "study_name": study.study_name,
+        "direction": study.direction.name.lower(),
+        **{f"space.{k}": v for k, v in description.get("space", {}).items()},
+        "sampler": description.get("sampler", ""),
+        "pruner": description.get("pruner", ""),
+        "objective": description.get("objective", ""),
+    }
+    for key, value in params.items():
+        client.log_param(run.info.run_id, key, str(value)[: tracking.MAX_PARAM_CHARS])
+    study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)
+    return run.info.run_id
+
+
+def fail_child_runs(uri: str, experiment_name: str, study_name: str, trial_numbers: list[int]) -> None:
+    """Child runs of trials whose process died: FAILED in MLflow too."""
+    if not trial_numbers:
+        return
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        return
+    runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.study = '{study_name}'")
+    for run in runs:
+        if run.data.tags.get("trial_number") in {str(n) for n in trial_numbers} and run.info.status == "RUNNING":
+            client.set_tag(run.info.run_id, "trial_state", "FAIL")
+            client.set_terminated(run.info.run_id, status="FAILED")
+
+
+def finalize_parent_run(uri: str, run_id: str, study: Any, status: str = "FINISHED") -> None:
+    from mlflow.tracking import MlflowClient
+    from optuna.trial import TrialState
+
+    client = MlflowClient(tracking_uri=uri)
+    trials = study.get_trials(deepcopy=False)
+    counts = {
+        s.name.lower(): sum(t.state == s for t in trials)
+        for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    }
+    for name, n in counts.items():
+        client.log_metric(run_id, f"trials_{name}", n)
+    best = best_trial(study)
+    if best is not None:
+        client.log_metric(run_id, "best_value", best.value)
+        client.set_tag(run_id, "best_trial_number", str(best.number))
+        client.set_tag(run_id, "best_params", json.dumps(best_params(best), ensure_ascii=False))
+        for key in ("mlflow_run_id", "output_dir"):
+            if key in best.user_attrs:
+                client.set_tag(run_id, f"best_{key}", str(best.user_attrs[key]))
+    with tempfile.TemporaryDirectory() as folder:
+        for path in write_artifacts(study, Path(folder)):
+            client.log_artifact(run_id, str(path))
+    client.set_terminated(run_id, status=status)
+
+
+def best_params(trial: Any) -> dict[str, Any]:
+    """Sampled params with conditional ones (searched on a normalised scale) shown at their real value."""
+    return {k: trial.user_attrs.get(k, v) for k, v in trial.params.items()}
+
+
+def write_artifacts(study: Any, folder: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.trial import TrialState
+    from optuna.visualization import matplotlib as optuna_plots
+
+    paths = []
+    table = folder / "trials.csv"
+    study.trials_dataframe().to_csv(table, index=False)
+    paths.append(table)
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    plots = {"optimization_history.png": optuna_plots.plot_optimization_history}
+    if len(complete) >= 2 and len({k for t in complete for k in t.params}) >= 1:
+        plots["param_importances.png"] = optuna_plots.plot_param_importances
+    for name, plot in plots.items():
+        try:
+            axes = plot(study)
+        except (ValueError, RuntimeError):  # e.g. importances of parameters that never varied
+            continue
+        axes.figure.savefig(folder / name, dpi=100, bbox_inches="tight")
+        plt.close(axes.figure)
+        paths.append(folder / name)
+    if complete:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        by_loss: dict[str, list[tuple[float, float]]] = {}
+        for t in complete:
+            beta = t.user_attrs.get("beta", t.params.get("beta", t.user_attrs.get("config_beta")))
+            if beta is not None:
+                by_loss.setdefault(str(t.params.get("loss", t.user_attrs.get("loss_type", "?"))), []).append(
+                    (beta, t.value)
+                )
+        for loss, points in sorted(by_loss.items()):
+            ax.scatter([p[0] for p in points], [p[1] for p in points], label=loss)
+        ax.set_xscale("log")
+        ax.set_xlabel("beta")
+        ax.set_ylabel("objective (validation)")
+        ax.set_title("objective against beta per loss type")
+        if by_loss:
+            ax.legend()
+        fig.savefig(folder / "objective_vs_beta.png", dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        paths.append(folder / "objective_vs_beta.png")
+    return paths

@@ -1,0 +1,144 @@
+"""Search spaces written in Hydra's sweep grammar, sampled by Optuna.
+
+`params` uses the stock Optuna sweeper's syntax so Hydra users feel at home:
+    beta: tag(log, interval(0.01, 1.0))      # float, log scale
+    lora_r: choice(8, 16, 32)                 # categorical (also config groups: loss: choice(sigmoid, ipo))
+    warmup_ratio: interval(0.0, 0.2)          # float, linear
+    max_steps: range(20, 100, step=20)        # int grid, as a categorical
+    seed: tag(int, interval(1, 100))          # int
+`conditional_params` gives a parameter a range per choice of another (IPO's beta lives on another scale than
+sigmoid's):
+    beta:
+      given: loss
+      ranges: {sigmoid: "tag(log, interval(0.01, 0.5))", ipo: "tag(log, interval(0.05, 1.0))"}
+Optuna then searches `beta` on a normalised scale u in [0, 1] (the same distribution in every trial, so its
+importance evaluator keeps it) and we map u into the range of the chosen loss, on a log scale when the range is
+tagged log. The trial records the real value as the user attribute `beta`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
+
+from arabic_pref.config import ConfigError
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+    def from_unit(self, u: float) -> float:
+        """Map u in [0, 1] into the interval (log-linearly when `log`)."""
+        if self.log:
+            value = math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+        else:
+            value = self.low + u * (self.high - self.low)
+        return round(value) if self.integer else value
+
+
+def _parse(name: str, expression: str) -> Any:
+    try:
+        override = OverridesParser.create().parse_overrides([f"{name}={expression}"])[0]
+    except Exception as e:  # hydra's grammar errors are verbose; keep the one line that matters
+        raise ConfigError(f"hydra.sweeper.params.{name}", f"cannot parse {expression!r}: {e}") from None
+    return override.value()
+
+
+def parse_dimension(name: str, expression: str) -> Any:
+    """An `optuna.distributions` object, or an Interval for conditional ranges."""
+    import optuna.distributions as d
+
+    value = _parse(name, str(expression))
+    if isinstance(value, ChoiceSweep):
+        return d.CategoricalDistribution(list(value.list))
+    if isinstance(value, RangeSweep):
+        return d.CategoricalDistribution(list(value.range()))
+    if isinstance(value, IntervalSweep):
+        log, integer = "log" in value.tags, "int" in value.tags
+        low, high = value.start, value.end
+        if log and low <= 0:
+            raise ConfigError(f"hydra.sweeper.params.{name}", f"a log interval needs a start > 0, got {low}")
+        if integer:
+            return d.IntDistribution(int(low), int(high), log=log)
+        return d.FloatDistribution(float(low), float(high), log=log)
+    raise ConfigError(f"hydra.sweeper.params.{name}", f"expected choice(), range() or interval(), got {expression!r}")
+
+
+def parse_interval(name: str, expression: str) -> Interval:
+    value = _parse(name, str(expression))
+    if not isinstance(value, IntervalSweep):
+        raise ConfigError(f"hydra.sweeper.conditional_params.{name}", f"expected an interval(), got {expression!r}")
+    interval = Interval(float(value.start), float(value.end), "log" in value.tags, "int" in value.tags)
+    if interval.log and interval.low <= 0:
+        raise ConfigError(f"hydra.sweeper.conditional_params.{name}", "a log interval needs a start > 0")
+    return interval
+
+
+@dataclass
+class Conditional:
+    name: str
+    given: str
+    ranges: dict[str, Interval]
+
+
+class SearchSpace:
+    """Plain and conditional parameters; `suggest(trial)` returns the Hydra overrides of one trial."""
+
+    def __init__(self, params: dict[str, str] | None, conditional_params: dict[str, Any] | None = None):
+        self.dimensions = {name: parse_dimension(name, expr) for name, expr in (params or {}).items()}
+        self.conditionals = []
+        for name, spec in (conditional_params or {}).items():
+            given = spec.get("given")
+            if given not in self.dimensions:
+                raise ConfigError(
+                    f"hydra.sweeper.conditional_params.{name}.given",
+                    f"must name a parameter of hydra.sweeper.params, got {given!r}",
+                )
+            ranges = {str(k): parse_interval(f"{name}.{k}", v) for k, v in spec.get("ranges", {}).items()}
+            choices = {str(c) for c in getattr(self.dimensions[given], "choices", ())}
+            if not choices or choices - set(ranges):
+                raise ConfigError(
+                    f"hydra.sweeper.conditional_params.{name}.ranges",
+                    f"needs a range for every choice of {given}: missing {sorted(choices - set(ranges))}",
+                )
+            self.conditionals.append(Conditional(name, given, ranges))
+
+    def suggest(self, trial: Any) -> dict[str, Any]:
+        values = {name: _suggest(trial, name, dist) for name, dist in self.dimensions.items()}
+        for cond in self.conditionals:
+            u = trial.suggest_float(cond.name, 0.0, 1.0)  # normalised: one distribution for every trial
+            value = cond.ranges[str(values[cond.given])].from_unit(u)
+            trial.set_user_attr(cond.name, value)
+            values[cond.name] = value
+        return values
+
+    def describe(self) -> dict[str, str]:
+        out = {name: repr(dist) for name, dist in self.dimensions.items()}
+        for cond in self.conditionals:
+            out[cond.name] = f"given {cond.given}: " + ", ".join(
+                f"{k}=[{r.low}, {r.high}{', log' if r.log else ''}]" for k, r in cond.ranges.items()
+            )
+        return out
+
+
+def _suggest(trial: Any, name: str, dist: Any) -> Any:
+    import optuna.distributions as d
+
+    if isinstance(dist, d.CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, d.IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, log=dist.log)
+    return trial.suggest_float(name, dist.low, dist.high, log=dist.log)
+
+
+def to_overrides(values: dict[str, Any]) -> list[str]:
+    """Hydra overrides for the sampled values (floats with full precision)."""
+    return [f"{name}={value!r}" if isinstance(value, float) else f"{name}={value}" for name, value in values.items()]

@@ -1,0 +1,95 @@
+"""The Optuna study of a sweep: storage, resume bookkeeping, heartbeats and the best trial.
+
+Rules (documented in the README):
+- A trial is *finished* when COMPLETE, PRUNED, or FAIL because its job raised (user attribute `error`). A rerun
+  of the same command asks for trials until `n_trials` are finished; finished trials are never rerun.
+- A trial left RUNNING by a dead sweep process stops receiving heartbeats; after `grace_period` seconds the next
+  run marks it FAIL as *interrupted* (no `error` attribute). Interrupted trials do not count towards
+  `n_trials` (a Ctrl-C does not spend the budget), nor towards the failure budget.
+- Best trial: the best objective; ties go to the larger mean reward margin on validation, then the earlier trial.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+ERROR_ATTR = "error"
+MARGIN_ATTR = "eval_reward_margin"
+
+
+def resolve_storage(url: str | None) -> str:
+    """Default: sqlite:///optuna.db in the launch folder; relative SQLite paths become absolute."""
+    if not url:
+        return f"sqlite:///{Path.cwd() / 'optuna.db'}"
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        return f"sqlite:///{Path(url.removeprefix('sqlite:///')).expanduser().resolve()}"
+    return url
+
+
+def make_storage(url: str, heartbeat_interval: int | None = None, grace_period: int | None = None) -> Any:
+    from optuna.storages import RDBStorage
+
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    return RDBStorage(
+        url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval, grace_period=grace_period
+    )
+
+
+def is_finished(trial: FrozenTrial) -> bool:
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    return trial.state == TrialState.FAIL and ERROR_ATTR in trial.user_attrs
+
+
+def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
+    return [t for t in study.get_trials(deepcopy=False) if is_finished(t)]
+
+
+def failed_trials(study: optuna.Study) -> list[FrozenTrial]:
+    return [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.FAIL and ERROR_ATTR in t.user_attrs]
+
+
+def fail_interrupted(study: optuna.Study) -> list[FrozenTrial]:
+    """Mark trials of dead processes FAIL (Optuna's heartbeat + grace period); return them."""
+    before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    optuna.storages.fail_stale_trials(study)
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if t.number in before]
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+    if not complete:
+        return None
+    sign = 1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
+    return max(complete, key=lambda t: (sign * t.value, t.user_attrs.get(MARGIN_ATTR, float("-inf")), -t.number))
+
+
+class Heartbeat:
+    """Records heartbeats of the trials in flight while their jobs run (in this or in launcher processes)."""
+
+    def __init__(self, storage: Any, trial_ids: list[int], interval: float):
+        self.storage, self.trial_ids, self.interval = storage, trial_ids, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        while True:
+            for trial_id in self.trial_ids:
+                with contextlib.suppress(Exception):  # a transient database lock must not kill the sweep
+                    self.storage.record_heartbeat(trial_id)
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -1,0 +1,50 @@
+"""Writing and reading trained models so they also work outside our API.
+
+A save is staged in a hidden folder and moved into place file by file (atomic renames), dpo_metadata.json
+last, so a crash never leaves a half-written file and the metadata marks a complete save. What is saved is
+plain transformers/PEFT: an adapter folder loads with `AutoPeftModelForCausalLM`, a full or merged model with
+`AutoModelForCausalLM`, and the generation config stops at `<|im_end|>`.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from arabic_pref.config import ConfigError
+
+
+def publish_pretrained(model: Any, tokenizer: Any, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".saving-", dir=target) as staging:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        generation_config = getattr(model, "generation_config", None)
+        if generation_config is not None:
+            generation_config.save_pretrained(staging)
+        for item in sorted(Path(staging).iterdir()):
+            os.replace(item, target / item.name)
+
+
+def merged_copy(peft_model: Any) -> Any:
+    """The adapter folded into a copy of the base weights; the training model is left untouched."""
+    base = peft_model.get_base_model()
+    if getattr(base, "is_loaded_in_4bit", False) or getattr(base, "is_loaded_in_8bit", False):
+        raise ConfigError("merge_adapter", "cannot merge into a 4/8-bit quantized base; merge from a bf16/fp32 base")
+    return copy.deepcopy(peft_model).merge_and_unload()
+
+
+def is_adapter_folder(path: Path) -> bool:
+    return (path / "adapter_config.json").is_file()
+
+
+def adapter_base_name(path: Path, metadata: dict) -> str:
+    """The base a saved adapter was trained on: our metadata first, PEFT's adapter_config second."""
+    if metadata.get("model_name"):
+        return metadata["model_name"]
+    from peft import PeftConfig
+
+    return PeftConfig.from_pretrained(str(path)).base_model_name_or_path

@@ -1,0 +1,58 @@
+"""The reference model of a LoRA run, without a second copy of the weights.
+
+With LoRA and no distinct `ref_model_name`, the reference *is* the frozen base under the adapters: TRL scores
+it by disabling the adapters. `AdapterDisabledReference` gives the spec's `trainer.ref_model` that meaning as
+an object: calling it or generating with it runs the shared model under `disable_adapter()`, and its
+parameters and device are the base's, so code that inspects the reference keeps working. No tensor is copied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+
+class AdapterDisabledReference:
+    def __init__(self, model: Any):
+        self.model = model
+
+    def _disabled(self) -> contextlib.AbstractContextManager:
+        disable = getattr(self.model, "disable_adapter", None)
+        has_adapters = bool(getattr(self.model, "peft_config", None))
+        return disable() if disable is not None and has_adapters else contextlib.nullcontext()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self._disabled(), torch.no_grad():
+            return self.model(*args, **kwargs)
+
+    forward = __call__
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        with self._disabled(), torch.no_grad():
+            return self.model.generate(*args, **kwargs)
+
+    def named_parameters(self, *args: Any, **kwargs: Any) -> Iterator[tuple[str, torch.nn.Parameter]]:
+        return ((n, p) for n, p in self.model.named_parameters(*args, **kwargs) if "lora_" not in n)
+
+    def parameters(self, *args: Any, **kwargs: Any) -> Iterator[torch.nn.Parameter]:
+        return (p for _, p in self.named_parameters(*args, **kwargs))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def training(self) -> bool:
+        return False
+
+    def eval(self) -> AdapterDisabledReference:
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
+
+    def __repr__(self) -> str:
+        return f"AdapterDisabledReference(base of {type(self.model).__name__}, no copy)"

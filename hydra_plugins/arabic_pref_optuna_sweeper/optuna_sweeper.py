@@ -1,0 +1,100 @@
+"""arabic-pref's Hydra Sweeper on current Optuna: `hydra/sweeper=arabic_pref_optuna`.
+
+Why our own: the released hydra-optuna-sweeper (1.3) needs optuna < 3, whose SQLite storage breaks on
+SQLAlchemy 2 (which MLflow needs); it cannot prune (the job never sees its trial) and makes no MLflow parent
+run. This one keeps the stock plugin's config names (n_trials, n_jobs, direction, storage, study_name,
+sampler with seed, params with interval()/choice()/tag(log, ...)) and adds: resumable studies in any RDB,
+pruning, per-choice ranges (conditional_params), a failure budget, and one MLflow parent run per study.
+
+Trials go to the configured Hydra launcher in batches of n_jobs (basic: one after another in this process;
+joblib: parallel processes). Each job gets `sweep_trial_id=<id>` and finds everything else in storage.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.utils import JobStatus
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ArabicPrefOptunaSweeperConf:
+    _target_: str = "hydra_plugins.arabic_pref_optuna_sweeper.optuna_sweeper.ArabicPrefOptunaSweeper"
+    _recursive_: bool = False  # sampler and pruner are instantiated by the sweep, with the study
+    sampler: Any = field(default_factory=lambda: {"_target_": "optuna.samplers.TPESampler", "seed": None})
+    # null disables pruning; any optuna.pruners class works
+    pruner: Any = field(
+        default_factory=lambda: {"_target_": "optuna.pruners.MedianPruner", "n_startup_trials": 2, "n_warmup_steps": 0}
+    )
+    direction: str = "maximize"
+    storage: str | None = None  # default: sqlite:///optuna.db in the launch folder; any SQLAlchemy URL
+    study_name: str = "arabic-pref"
+    n_trials: int = 20
+    n_jobs: int = 1
+    objective: str = "preference_accuracy"  # or reward_margin; never raw DPO loss (scales differ per loss)
+    max_failures: int = 3  # trials that raised, after which the sweep stops
+    heartbeat_interval: int = 10
+    grace_period: int = 30
+    params: dict[str, str] = field(default_factory=dict)
+    conditional_params: dict[str, Any] = field(default_factory=dict)
+
+
+ConfigStore.instance().store(
+    group="hydra/sweeper", name="arabic_pref_optuna", node=ArabicPrefOptunaSweeperConf, provider="arabic_pref"
+)
+
+
+class ArabicPrefOptunaSweeper(Sweeper):
+    def __init__(self, **settings: Any):
+        self.settings = OmegaConf.create(settings)
+        self.job_idx = 0
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.hydra_context, self.config = hydra_context, config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def sweep(self, arguments: list[str]) -> Any:
+        from hydra.utils import instantiate
+
+        from arabic_pref.sweep import report
+        from arabic_pref.sweep.driver import SweepDriver
+        from arabic_pref.sweep.space import SearchSpace
+
+        s = self.settings
+        for arg in arguments:
+            if "," in arg.split("=", 1)[-1] or "(" in arg.split("=", 1)[-1]:
+                raise ValueError(f"{arg!r}: put search spaces in hydra.sweeper.params, not on the command line")
+        space = SearchSpace(OmegaConf.to_container(s.params), OmegaConf.to_container(s.conditional_params))
+        driver = SweepDriver(
+            settings=s,
+            space=space,
+            sampler=instantiate(s.sampler),
+            pruner=instantiate(s.pruner) if s.pruner else None,
+            tracking_uri=self.config.tracking_uri,
+            experiment_name=self.config.experiment_name,
+        )
+        return driver.run(lambda batch: self._launch(batch, arguments), report)
+
+    def _launch(self, batch: "list[list[str]]", arguments: "list[str]") -> "list[tuple[str, Any]]":
+        """Run one batch of trials; (status, value or exception) per trial."""
+        overrides = [tuple(arguments) + tuple(trial_overrides) for trial_overrides in batch]
+        self.validate_batch_is_legal(overrides)
+        returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
+        self.job_idx += len(returns)
+        out = []
+        for ret in returns:
+            if ret.status == JobStatus.COMPLETED:
+                out.append(("ok", ret.return_value))
+            else:
+                out.append(("error", ret._return_value))
+        return out
