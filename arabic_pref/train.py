@@ -47,15 +47,32 @@ def train(cfg: DictConfig | DPOConfig, trial: Any = None) -> dict[str, Any]:
     `trial` (an `arabic_pref.sweep.trial.TrialContext`) makes it a sweep trial: nested MLflow run, objective
     reported at each evaluation, pruning, and the trial's final state tagged on the run.
     """
+    if trial is None:
+        return _prepared_trainer(cfg).train()
+    from arabic_pref.sweep.trial import record_failure_without_run
+
+    try:
+        trainer = _prepared_trainer(cfg)
+    except Exception as e:
+        record_failure_without_run(cfg.tracking_uri, cfg.experiment_name, trial, e)
+        raise
+    return _train_trial(trainer, trial)
+
+
+def _prepared_trainer(cfg: DictConfig | DPOConfig) -> Any:
+    """A DPOTrainer whose config, data and model source were checked, before anything heavy loads."""
     config = to_dpo_config(cfg)
     from arabic_pref.training.dpo_trainer import create_dpo_trainer
 
     trainer = create_dpo_trainer(config)
-    trainer.load_data()  # data errors surface before anything heavy
+    trainer.load_data()
     trainer.resolve_model()
     check_training_args(config)
-    if trial is None:
-        return trainer.train()
+    return trainer
+
+
+def _train_trial(trainer: Any, trial: Any) -> dict[str, Any]:
+    """Train as a sweep trial: nested run, objective hooks, final state tagged on the run."""
     from arabic_pref.sweep.trial import TrialReporter, mark_run, record, share_cpu_threads
 
     share_cpu_threads(trial.n_jobs)

@@ -133,17 +133,19 @@ def test_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path):
     _sweep(
         tmp_path,
         "hydra.sweeper.n_trials=2",
-        "hydra.sweeper.conditional_params={}",
-        "hydra.sweeper.sampler._target_=optuna.samplers.BruteForceSampler",
+        "~hydra.sweeper.conditional_params.beta",
         "~hydra.sweeper.params.learning_rate",
-        "+hydra.sweeper.params.max_grad_norm=choice(1.0,-1.0)",  # -1 is a bad sampled value: the job raises
-        "hydra.sweeper.params.loss=choice(sigmoid)",
+        "~hydra.sweeper.params.loss",
+        "hydra.sweeper.sampler._target_=optuna.samplers.RandomSampler",
+        "hydra.sweeper.sampler.seed=0",  # proposes -1.0 first, then 1.0
+        "+hydra.sweeper.params.max_grad_norm='choice(1.0,-1.0)'",  # -1 is a bad sampled value: the job raises
     )
     study = _study(tmp_path)
-    states = sorted(t.state.name for t in study.trials)
-    assert states == ["COMPLETE", "FAIL"]
-    failed = next(t for t in study.trials if t.state == TrialState.FAIL)
-    assert "max_grad_norm" in failed.user_attrs["error"]
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]  # it went on after the failure
+    assert "max_grad_norm: must be > 0" in study.trials[0].user_attrs["error"]
+    _, children = _runs(tmp_path)
+    states = {c.data.tags["trial_number"]: (c.data.tags["trial_state"], c.info.status) for c in children}
+    assert states == {"0": ("FAIL", "FAILED"), "1": ("COMPLETE", "FINISHED")}
 
 
 @pytest.mark.slow

@@ -85,8 +85,13 @@ class SweepDriver:
                 batch = [to_overrides(self.space.suggest(t)) + [f"sweep_trial_id={t._trial_id}"] for t in trials]
                 for trial, overrides in zip(trials, batch, strict=True):
                     log.info("trial %d: %s", trial.number, " ".join(overrides[:-1]))
-                with Heartbeat(self.storage, [t._trial_id for t in trials], s.heartbeat_interval):
-                    outcomes = launch(batch)
+                try:
+                    with Heartbeat(self.storage, [t._trial_id for t in trials], s.heartbeat_interval):
+                        outcomes = launch(batch)
+                except KeyboardInterrupt:
+                    for trial in trials:  # interrupted, not failed: no error attribute, budget not spent
+                        self.study.tell(trial, state=TrialState.FAIL)
+                    raise
                 for trial, (kind, value) in zip(trials, outcomes, strict=True):
                     self._tell(trial, kind, value)
                     results.append(value)

@@ -102,6 +102,22 @@ def record(reporter: TrialReporter, trainer: Any, summary: dict[str, Any]) -> No
     trial.set_user_attr("loss_type", c.loss_type)
 
 
+def record_failure_without_run(
+    tracking_uri: str, experiment_name: str, context: TrialContext, error: BaseException
+) -> None:
+    """A trial that failed before its run started (e.g. a bad sampled value) still gets a FAILED child run."""
+    from mlflow.tracking import MlflowClient
+
+    from arabic_pref import tracking
+
+    uri = tracking.resolve_tracking_uri(tracking_uri)
+    experiment_id = tracking.ensure_experiment(experiment_name, uri)
+    tags = {**context.mlflow_tags(), "trial_state": "FAIL", "error": f"{type(error).__name__}: {error}"[:5000]}
+    client = MlflowClient(tracking_uri=uri)
+    run = client.create_run(experiment_id, run_name=f"trial-{tags['trial_number']}", tags=tags)
+    client.set_terminated(run.info.run_id, status="FAILED")
+
+
 def mark_run(trainer: Any, state: str) -> None:
     """Tag the trial's MLflow run with its Optuna state; a pruned run ends KILLED rather than FAILED."""
     if trainer.run_id is None:

@@ -29,10 +29,12 @@ class EvalObjectiveCallback(TrainerCallback):
         self.dpo_trainer = dpo_trainer
 
     def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        import mlflow
-
         accuracy, margin = self.dpo_trainer.preference_scores()
-        if mlflow.active_run() is not None:
-            tracking.log_metrics({"preference_accuracy": accuracy, "reward_margin": margin}, step=state.global_step)
+        if self.dpo_trainer.config.report_to == "mlflow":
+            import mlflow
+
+            if mlflow.active_run() is not None:
+                metrics = {"preference_accuracy": accuracy, "reward_margin": margin}
+                tracking.log_metrics(metrics, step=state.global_step)
         for hook in self.dpo_trainer.evaluation_hooks:
             hook(state.global_step, accuracy, margin)

@@ -186,7 +186,7 @@ class DPOTrainer(BaseTrainer):
             "train": Dataset.from_list(_pairs(data.train)),
             "validation": Dataset.from_list(_pairs(data.validation)),
         }
-        callbacks: list = [MlflowMetricsCallback()]
+        callbacks: list = [MlflowMetricsCallback()] if self.config.report_to == "mlflow" else []
         if self.config.eval_strategy != "no":
             callbacks.append(EvalObjectiveCallback(self))
         if self.config.early_stopping_patience:
