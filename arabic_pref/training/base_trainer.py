@@ -33,6 +33,7 @@ class BaseTrainer:
         self.tracking_uri = tracking.resolve_tracking_uri(config.tracking_uri)
         self.extra_tags: dict[str, str] = {}  # e.g. a sweep trial's parent run and trial number
         self.evaluation_hooks: list = []  # called as hook(step, preference_accuracy, reward_margin)
+        self.last_scores: dict[str, float] = {}  # the latest evaluation's step, accuracy and margin
 
     # --- identity ---
     def _get_training_method(self) -> str:
@@ -65,7 +66,10 @@ class BaseTrainer:
 
     def setup_tokenizer(self) -> Any:
         if self.tokenizer is None:
+            from arabic_pref.training.fingerprint import register_fast_tokenizer_hashing
+
             self.tokenizer = load_tokenizer(self.resolve_model())
+            register_fast_tokenizer_hashing(self.tokenizer)
         return self.tokenizer
 
     def setup_model(self) -> Any:

@@ -30,6 +30,7 @@ class EvalObjectiveCallback(TrainerCallback):
 
     def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         accuracy, margin = self.dpo_trainer.preference_scores()
+        self.dpo_trainer.last_scores = {"step": state.global_step, "accuracy": accuracy, "margin": margin}
         if self.dpo_trainer.config.report_to == "mlflow":
             import mlflow
 

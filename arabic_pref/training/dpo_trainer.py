@@ -257,9 +257,8 @@ class DPOTrainer(BaseTrainer):
             result = trainer.train()
             if not math.isfinite(result.training_loss):
                 raise FloatingPointError(f"training loss is {result.training_loss}")
-            eval_metrics = trainer.evaluate()
-            final_acc, final_margin = self.preference_scores()
             step = trainer.state.global_step
+            eval_metrics, final_acc, final_margin = self._final_evaluation(trainer, step)
             if run is not None:
                 tracking.log_metrics({"preference_accuracy": final_acc, "reward_margin": final_margin}, step=step)
             self.save_model()
@@ -280,6 +279,15 @@ class DPOTrainer(BaseTrainer):
             "tracking_uri": self.tracking_uri,
             "eval_metrics": eval_metrics,
         }
+
+    def _final_evaluation(self, trainer: Any, step: int) -> tuple[dict[str, float], float, float]:
+        """TRL's eval metrics and our scores at the last step; reused when training just evaluated there."""
+        last_eval = next((e for e in reversed(trainer.state.log_history) if "eval_loss" in e), None)
+        if last_eval is not None and last_eval.get("step") == step and self.last_scores.get("step") == step:
+            metrics = {k: v for k, v in last_eval.items() if k.startswith("eval_")}
+            return metrics, self.last_scores["accuracy"], self.last_scores["margin"]
+        metrics = trainer.evaluate()
+        return metrics, *self.preference_scores()
 
     # --- persistence ---
     def save_model(self, output_dir: str | None = None) -> None:
