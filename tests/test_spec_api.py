@@ -460,3 +460,20 @@ def test_assigning_a_bad_value_later_is_still_caught():
     config.label_smoothing = 0.01
     with pytest.raises(ConfigError, match="ignores label smoothing"):
         create_dpo_trainer(config).build()
+
+
+def test_early_stopping_stops_a_run_that_stopped_improving():
+    config = DPOConfig(
+        model_name=TINY,
+        dataset_path=DATA,
+        report_to="none",
+        **{**FIT, "max_steps": 10, "max_eval_samples": 4},
+        learning_rate=1e-12,  # nothing moves: eval_loss never improves after the first evaluation
+        learning_rate_override=True,
+        eval_strategy="steps",
+        eval_steps=1,
+        save_strategy="no",
+        early_stopping_patience=2,
+    )
+    summary = create_dpo_trainer(config).train()
+    assert summary["global_step"] == 3  # evaluations at steps 1, 2, 3: two without improvement, then stop
