@@ -14,7 +14,10 @@ from typing import Any
 from arabic_pref import tracking
 from arabic_pref.config import DPOConfig
 from arabic_pref.data import PreferenceData, load_preference_data
+from arabic_pref.metadata import METADATA_FILE, read_dpo_metadata, write_dpo_metadata
 from arabic_pref.models import load_causal_lm, load_tokenizer, resolve_model_source
+from arabic_pref.training.data_adapter import DataLoaderAdapter
+from arabic_pref.training.reference import AdapterDisabledReference
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,9 @@ class BaseTrainer:
         self.format_counts: dict[str, int] = {}
         self.model_source: str | None = None
         self.run_id: str | None = None
+        self.ref_model: Any = None
+        self._adapter_state: dict | None = None  # weights of an adapter restored by load_model
+        self.data_loader = DataLoaderAdapter(self)
         self.tracking_uri = tracking.resolve_tracking_uri(config.tracking_uri)
         self.extra_tags: dict[str, str] = {}  # e.g. a sweep trial's parent run and trial number
         self.evaluation_hooks: list = []  # called as hook(step, preference_accuracy, reward_margin)
@@ -180,6 +186,73 @@ class BaseTrainer:
             mlflow.set_tracking_uri(self.tracking_uri)
             return _resumed_run(self.run_id)
         return tracking.mlflow_run(self.tracking_uri, c.experiment_name, c.run_name, self.tracking_tags(), nested)
+
+    # --- data shaping shared by every method ---
+    def _add_format_counts(self, counts: dict[str, int]) -> None:
+        for key, n in counts.items():
+            self.format_counts[key] = self.format_counts.get(key, 0) + n
+
+    def _format_dataset(self, dataset: Any) -> Any:
+        """Chat template, end token and length limits (see arabic_pref.data.formatting); counts kept."""
+        columns = [c for c in dataset.column_names if c not in ("prompt", "chosen", "rejected")]
+        return dataset.map(
+            self.data_loader.tokenize_and_format,
+            batched=True,
+            remove_columns=columns,
+            load_from_cache_file=False,
+            desc="Formatting pairs",
+        )
+
+    def training_metadata(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # --- persistence ---
+    def save_model(self, output_dir: str | None = None) -> None:
+        """Weights (or LoRA adapter), tokenizer, generation config, then the metadata file (atomic, last)."""
+        from arabic_pref.training.persistence import publish_pretrained
+
+        target = Path(output_dir or self.config.output_dir)
+        publish_pretrained(self.trainer.model if self.trainer is not None else self.model, self.tokenizer, target)
+        write_dpo_metadata(target, self.training_metadata())
+        self.logger.info("model and %s saved to %s", METADATA_FILE, target)
+
+    def merge_and_save(self, output_dir: str | None = None) -> Path:
+        """Write the adapter merged into a full model (default: output_dir/merged), for serving without PEFT."""
+        from arabic_pref.training.persistence import merged_copy, publish_pretrained
+
+        target = Path(output_dir) if output_dir else self.output_dir / "merged"
+        merged = merged_copy(self.trainer.model if self.trainer is not None else self.model)
+        publish_pretrained(merged, self.tokenizer, target)
+        self.logger.info("merged full model saved to %s", target)
+        return target
+
+    def load_model(self, path: str) -> None:
+        """Restore a saved run (adapter or full model) for evaluation and generation."""
+        from arabic_pref.training.persistence import adapter_base_name, is_adapter_folder
+
+        folder = Path(path)
+        metadata = read_dpo_metadata(folder) if (folder / METADATA_FILE).is_file() else {}
+        c = self.config
+        self.tokenizer = load_tokenizer(str(folder))
+        self.trainer = None
+        if is_adapter_folder(folder):
+            from peft import PeftModel, get_peft_model_state_dict
+
+            c.use_lora, c.model_name = True, adapter_base_name(folder, metadata)
+            self.model_source = None
+            base = load_causal_lm(
+                self.resolve_model(), bf16=c.bf16, fp16=c.fp16, load_in_4bit=c.load_in_4bit, load_in_8bit=c.load_in_8bit
+            )
+            self.model = PeftModel.from_pretrained(base, str(folder))
+            # TRL would treat a loaded adapter as the reference; create_trainer rebuilds it on the bare base
+            self._adapter_state = get_peft_model_state_dict(self.model)
+            self.ref_model = AdapterDisabledReference(self.model)
+        else:
+            c.use_lora = False
+            c.ref_model_name = metadata.get("ref_model_name") or c.ref_model_name
+            self.model = load_causal_lm(str(resolve_model_source(str(folder))), bf16=c.bf16, fp16=c.fp16)
+            self.ref_model = None
+        self.logger.info("restored %s from %s", "adapter" if c.use_lora else "model", folder)
 
     @property
     def output_dir(self) -> Path:

@@ -7,13 +7,11 @@ TRL training, final evaluation, save with dpo_metadata.json, all inside one MLfl
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 from arabic_pref import tracking
 from arabic_pref.config import DPOConfig
-from arabic_pref.data.formatting import tokenize_and_format
-from arabic_pref.metadata import METADATA_FILE, build_dpo_metadata, read_dpo_metadata, write_dpo_metadata
+from arabic_pref.metadata import METADATA_FILE, build_dpo_metadata, read_dpo_metadata
 from arabic_pref.training.base_trainer import BaseTrainer
 from arabic_pref.training.losses import trl_loss_arguments
 from arabic_pref.training.reference import AdapterDisabledReference
@@ -29,26 +27,6 @@ DPO_LABEL_NAMES = [
 ]
 
 
-class DataLoaderAdapter:
-    """The spec's `trainer.data_loader.tokenize_and_format`, usable with `Dataset.map(..., batched=True)`."""
-
-    def __init__(self, trainer: DPOTrainer):
-        self.trainer = trainer
-
-    def tokenize_and_format(self, examples: dict[str, list]) -> dict[str, list]:
-        rows = [dict(zip(examples, values, strict=True)) for values in zip(*examples.values(), strict=True)]
-        c = self.trainer.config
-        formatted, counts = tokenize_and_format(
-            rows,
-            self.trainer.setup_tokenizer(),
-            max_prompt_length=c.max_prompt_length,
-            max_length=c.max_length,
-            system_prompt=c.system_prompt,
-        )
-        self.trainer._add_format_counts(counts)
-        return {key: [row[key] for row in formatted] for key in ("prompt", "chosen", "rejected")}
-
-
 class DPOTrainer(BaseTrainer):
     """Trainer for Direct Preference Optimization (DPO)."""
 
@@ -56,9 +34,6 @@ class DPOTrainer(BaseTrainer):
         if not isinstance(config, DPOConfig):
             raise TypeError(f"config must be a DPOConfig, got {type(config).__name__}")
         super().__init__(config)
-        self.ref_model: Any = None
-        self.data_loader = DataLoaderAdapter(self)
-        self._adapter_state: dict | None = None  # weights of an adapter restored by load_model
 
     def _get_training_method(self) -> str:
         return "dpo"
@@ -116,21 +91,6 @@ class DPOTrainer(BaseTrainer):
             **trl_loss_arguments(c.loss_type, c.label_smoothing),
         )
         return TRLDPOConfig(**kwargs)
-
-    def _add_format_counts(self, counts: dict[str, int]) -> None:
-        for key, n in counts.items():
-            self.format_counts[key] = self.format_counts.get(key, 0) + n
-
-    def _format_dataset(self, dataset: Any) -> Any:
-        """Chat template, end token and length limits (see arabic_pref.data.formatting); counts kept."""
-        columns = [c for c in dataset.column_names if c not in ("prompt", "chosen", "rejected")]
-        return dataset.map(
-            self.data_loader.tokenize_and_format,
-            batched=True,
-            remove_columns=columns,
-            load_from_cache_file=False,
-            desc="Formatting pairs",
-        )
 
     def create_trainer(self, dataset: Any, training_args: Any, callbacks: list | None) -> Any:
         """A configured `trl.DPOTrainer` on `dataset` ({"train", "validation"} of raw pairs)."""
@@ -280,6 +240,16 @@ class DPOTrainer(BaseTrainer):
             "eval_metrics": eval_metrics,
         }
 
+    def training_metadata(self) -> dict[str, Any]:
+        """dpo_metadata.json: the spec's keys plus what makes the run reproducible."""
+        extra = {
+            "data_counts": self.data.report.as_metrics() if self.data else {},
+            "format_counts": self.format_counts,
+            "mlflow_run_id": self.run_id,
+        }
+        data_hash = self.data.content_hash if self.data else None
+        return build_dpo_metadata(self.config, ref_model_name=self.ref_model_name, dataset_hash=data_hash, extra=extra)
+
     def _final_evaluation(self, trainer: Any, step: int) -> tuple[dict[str, float], float, float]:
         """TRL's eval metrics and our scores at the last step; reused when training just evaluated there."""
         last_eval = next((e for e in reversed(trainer.state.log_history) if "eval_loss" in e), None)
@@ -288,64 +258,6 @@ class DPOTrainer(BaseTrainer):
             return metrics, self.last_scores["accuracy"], self.last_scores["margin"]
         metrics = trainer.evaluate()
         return metrics, *self.preference_scores()
-
-    # --- persistence ---
-    def save_model(self, output_dir: str | None = None) -> None:
-        """Weights (or LoRA adapter), tokenizer, generation config, then dpo_metadata.json (atomic, last)."""
-        from arabic_pref.training.persistence import publish_pretrained
-
-        target = Path(output_dir or self.config.output_dir)
-        publish_pretrained(self.trainer.model if self.trainer is not None else self.model, self.tokenizer, target)
-        extra = {
-            "data_counts": self.data.report.as_metrics() if self.data else {},
-            "format_counts": self.format_counts,
-            "mlflow_run_id": self.run_id,
-        }
-        data_hash = self.data.content_hash if self.data else None
-        metadata = build_dpo_metadata(
-            self.config, ref_model_name=self.ref_model_name, dataset_hash=data_hash, extra=extra
-        )
-        write_dpo_metadata(target, metadata)
-        self.logger.info("model and dpo_metadata.json saved to %s", target)
-
-    def merge_and_save(self, output_dir: str | None = None) -> Path:
-        """Write the adapter merged into a full model (default: output_dir/merged), for serving without PEFT."""
-        from arabic_pref.training.persistence import merged_copy, publish_pretrained
-
-        target = Path(output_dir) if output_dir else self.output_dir / "merged"
-        merged = merged_copy(self.trainer.model if self.trainer is not None else self.model)
-        publish_pretrained(merged, self.tokenizer, target)
-        self.logger.info("merged full model saved to %s", target)
-        return target
-
-    def load_model(self, path: str) -> None:
-        """Restore a saved run (adapter or full model) for evaluation and generation."""
-        from arabic_pref.models import load_causal_lm, load_tokenizer, resolve_model_source
-        from arabic_pref.training.persistence import adapter_base_name, is_adapter_folder
-
-        folder = Path(path)
-        metadata = read_dpo_metadata(folder) if (folder / METADATA_FILE).is_file() else {}
-        c = self.config
-        self.tokenizer = load_tokenizer(str(folder))
-        self.trainer = None
-        if is_adapter_folder(folder):
-            from peft import PeftModel, get_peft_model_state_dict
-
-            c.use_lora, c.model_name = True, adapter_base_name(folder, metadata)
-            self.model_source = None
-            base = load_causal_lm(
-                self.resolve_model(), bf16=c.bf16, fp16=c.fp16, load_in_4bit=c.load_in_4bit, load_in_8bit=c.load_in_8bit
-            )
-            self.model = PeftModel.from_pretrained(base, str(folder))
-            # TRL would treat a loaded adapter as the reference; create_trainer rebuilds it on the bare base
-            self._adapter_state = get_peft_model_state_dict(self.model)
-            self.ref_model = AdapterDisabledReference(self.model)
-        else:
-            c.use_lora = False
-            c.ref_model_name = metadata.get("ref_model_name") or c.ref_model_name
-            self.model = load_causal_lm(str(resolve_model_source(str(folder))), bf16=c.bf16, fp16=c.fp16)
-            self.ref_model = None
-        self.logger.info("restored %s from %s", "adapter" if c.use_lora else "model", folder)
 
 
 def _pairs(rows: list[dict]) -> list[dict]:
