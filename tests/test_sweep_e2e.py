@@ -13,6 +13,7 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
 from tests.conftest import run_cli
 
@@ -97,10 +98,14 @@ def test_killed_sweep_resumes_without_rerunning_trials(tmp_path):
     try:
         while time.monotonic() < deadline:
             time.sleep(1)
-            if (tmp_path / "optuna.db").exists():
+            if not (tmp_path / "optuna.db").exists():
+                continue
+            try:
                 done = [t for t in _study(tmp_path).trials if t.state == TrialState.COMPLETE]
-                if len(done) >= 2:
-                    break
+            except (KeyError, SQLAlchemyError):  # the file exists before the study (and its tables) do
+                continue
+            if len(done) >= 2:
+                break
         else:
             pytest.fail("the sweep never finished two trials")
     finally:
