@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,3 +76,34 @@ def run_cli(args: list[str], cwd: Path, timeout: int = 300, env: dict | None = N
         timeout=timeout,
         env=full_env,
     )
+
+
+# --- the spec's code blocks (test_spec_api.py, test_spec_examples.py) ---
+TINY = "builtin:tiny-qwen2"
+DATA = "builtin:arabic-sample"
+# CPU-sized run settings added to the spec's own arguments.
+FIT = dict(
+    max_steps=2,
+    per_device_train_batch_size=2,
+    per_device_eval_batch_size=16,
+    gradient_accumulation_steps=1,
+    max_train_samples=8,
+    max_eval_samples=16,
+    max_length=96,
+    max_prompt_length=40,
+    logging_steps=1,
+)
+ARABIC_PROMPTS = [
+    "ما هي أفضل طريقة لتعلم البرمجة؟",
+    "اشرح مفهوم الاستدامة البيئية",
+    "كيف يمكن تحسين التعليم في المدارس؟",
+]
+
+
+def eval_dataset() -> Any:
+    from datasets import Dataset
+
+    from arabic_pref.data import load_preference_data
+
+    rows = load_preference_data(DATA).validation[:16]
+    return Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows])
