@@ -130,11 +130,7 @@ def main(cfg: DictConfig) -> float:
             raise  # inside a sweep: the sweeper records the trial as failed and goes on
         sys.exit(EXIT_CONFIG_ERROR)
     print_summary(summary)
-    return (
-        summary["reward_margin"]
-        if trial is not None and trial.objective == "reward_margin"
-        else summary["preference_accuracy"]
-    )
+    return summary[trial.objective if trial is not None else "preference_accuracy"]
 
 
 if __name__ == "__main__":

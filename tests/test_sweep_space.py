@@ -113,3 +113,14 @@ def test_finished_counting_and_tie_break():
     assert len(finished_trials(study)) == 5
     assert best_trial(study).number == 1  # same accuracy, larger margin
     assert not math.isnan(best_trial(study).value)
+
+
+def test_sweep_config_errors_exit_2_before_any_trial(tmp_path):
+    from tests.conftest import run_cli
+
+    result = run_cli(["-m", "sweep=smoke", "hydra.sweeper.objective=loss"], cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert "error: hydra.sweeper.objective: must be one of preference_accuracy, reward_margin" in result.stderr
+    result = run_cli(["-m", "sweep=smoke", "beta=0.1,0.2"], cwd=tmp_path, timeout=120)
+    assert result.returncode == 2 and "put search spaces in hydra.sweeper.params" in result.stderr
+    assert not (tmp_path / "mlflow.db").exists()

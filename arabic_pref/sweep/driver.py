@@ -17,6 +17,7 @@ import optuna
 from optuna.trial import TrialState
 
 from arabic_pref import tracking
+from arabic_pref.config import ConfigError
 from arabic_pref.sweep.space import SearchSpace, to_overrides
 from arabic_pref.sweep.study import (
     ERROR_ATTR,
@@ -28,6 +29,7 @@ from arabic_pref.sweep.study import (
     make_storage,
     resolve_storage,
 )
+from arabic_pref.sweep.trial import OBJECTIVES
 
 log = logging.getLogger("arabic_pref.sweep")
 
@@ -43,6 +45,10 @@ class SweepDriver:
         tracking_uri: str | None,
         experiment_name: str,
     ):
+        if settings.objective not in OBJECTIVES:
+            raise ConfigError(
+                "hydra.sweeper.objective", f"must be one of {', '.join(OBJECTIVES)}; got {settings.objective!r}"
+            )
         self.s = settings
         self.space = space
         self.storage_url = resolve_storage(settings.storage)

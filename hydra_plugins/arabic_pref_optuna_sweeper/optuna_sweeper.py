@@ -11,6 +11,7 @@ joblib: parallel processes). Each job gets `sweep_trial_id=<id>` and finds every
 """
 
 import logging
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,23 +67,28 @@ class ArabicPrefOptunaSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> Any:
         from hydra.utils import instantiate
 
+        from arabic_pref.config import ConfigError
         from arabic_pref.sweep import report
         from arabic_pref.sweep.driver import SweepDriver
         from arabic_pref.sweep.space import SearchSpace
 
         s = self.settings
-        for arg in arguments:
-            if "," in arg.split("=", 1)[-1] or "(" in arg.split("=", 1)[-1]:
-                raise ValueError(f"{arg!r}: put search spaces in hydra.sweeper.params, not on the command line")
-        space = SearchSpace(OmegaConf.to_container(s.params), OmegaConf.to_container(s.conditional_params))
-        driver = SweepDriver(
-            settings=s,
-            space=space,
-            sampler=instantiate(s.sampler),
-            pruner=instantiate(s.pruner) if s.pruner else None,
-            tracking_uri=self.config.tracking_uri,
-            experiment_name=self.config.experiment_name,
-        )
+        try:
+            for arg in arguments:
+                if "," in arg.split("=", 1)[-1] or "(" in arg.split("=", 1)[-1]:
+                    raise ConfigError(arg.split("=", 1)[0], "put search spaces in hydra.sweeper.params, not here")
+            space = SearchSpace(OmegaConf.to_container(s.params), OmegaConf.to_container(s.conditional_params))
+            driver = SweepDriver(
+                settings=s,
+                space=space,
+                sampler=instantiate(s.sampler),
+                pruner=instantiate(s.pruner) if s.pruner else None,
+                tracking_uri=self.config.tracking_uri,
+                experiment_name=self.config.experiment_name,
+            )
+        except ConfigError as e:  # the sweep's own validation: one line and exit code 2, as for a single run
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            sys.exit(2)
         return driver.run(lambda batch: self._launch(batch, arguments), report)
 
     def _launch(self, batch: "list[list[str]]", arguments: "list[str]") -> "list[tuple[str, Any]]":
