@@ -1,13 +1,70 @@
-"""Preference accuracy from per-pair implicit rewards; pure Python so it is testable without a model.
+"""Preference metrics from per-pair log-probabilities; pure Python, so they are testable without a model.
 
-TRL's `rewards/accuracies` counts a tie as a miss, so an untrained policy (identical to its reference, every
-reward 0) scores 0.0. We count a tie as one half: chance level reads 0.5, which makes "learned something"
-and sweep objectives comparable from step 0.
+Every evaluation (step 0, during training, at the end, extra evaluation sets) produces one `PairScores`: for each
+pair, the policy's and the reference's log-probability of the chosen and the rejected response, summed over the
+response tokens, and how many tokens each response has. All metrics below derive from it:
+
+- `preference_accuracy`: share of pairs whose implicit reward beta * (log pi - log pi_ref), summed over tokens, is
+  higher for chosen than rejected. TRL's `rewards/accuracies` counts a tie as a miss, so an untrained policy
+  (identical to its reference) would score 0.0; we count a tie as one half, so chance level reads 0.5.
+- `preference_accuracy_per_token`: the same with the log-ratio averaged per response token. A summed log-ratio
+  rewards any per-token gain in proportion to length, so on data where the chosen answer is longer the summed
+  accuracy can rise without any preference being learned; the per-token one cannot. (It is also the margin that
+  TRL's IPO loss trains on.)
+- `logratio_margin_per_token`: mean over pairs of the per-token log-ratio margin, without beta: comparable across
+  loss types and betas (the beta-scaled, summed `reward_margin` grows with beta and with length).
+- `length_baseline_accuracy`: "the longer answer wins" on the same pairs and the same tokens: what a model that only
+  learned length would score. Report it next to the accuracies.
+- per-slice accuracies: the two accuracies within each value of a tag (dialect, failure type, ...).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+# Objectives a sweep can optimise, with the direction that is better.
+OBJECTIVES = {
+    "preference_accuracy": "maximize",
+    "preference_accuracy_per_token": "maximize",
+    "logratio_margin_per_token": "maximize",
+    "reward_margin": "maximize",
+}
+
+
+@dataclass
+class PairScores:
+    """Per-pair summed response log-probs of the policy and the reference, and response lengths in tokens."""
+
+    policy_chosen: list[float] = field(default_factory=list)
+    policy_rejected: list[float] = field(default_factory=list)
+    ref_chosen: list[float] = field(default_factory=list)
+    ref_rejected: list[float] = field(default_factory=list)
+    chosen_tokens: list[int] = field(default_factory=list)
+    rejected_tokens: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.policy_chosen)
+
+    def extend(self, other: PairScores) -> None:
+        for name in self.__dataclass_fields__:
+            getattr(self, name).extend(getattr(other, name))
+
+    def check(self) -> None:
+        sizes = {name: len(getattr(self, name)) for name in self.__dataclass_fields__}
+        if len(set(sizes.values())) != 1:
+            raise ValueError(f"pair scores of different lengths: {sizes}")
+        if not len(self):
+            raise ValueError("preference metrics of zero pairs are undefined")
+
+    def chosen_logratios(self) -> list[float]:
+        return [p - r for p, r in zip(self.policy_chosen, self.ref_chosen, strict=True)]
+
+    def rejected_logratios(self) -> list[float]:
+        return [p - r for p, r in zip(self.policy_rejected, self.ref_rejected, strict=True)]
+
+    def subset(self, indices: Sequence[int]) -> PairScores:
+        return PairScores(**{name: [getattr(self, name)[i] for i in indices] for name in self.__dataclass_fields__})
 
 
 def preference_accuracy(chosen_rewards: Sequence[float], rejected_rewards: Sequence[float]) -> float:
@@ -22,3 +79,58 @@ def preference_accuracy(chosen_rewards: Sequence[float], rejected_rewards: Seque
 
 def mean_margin(chosen_rewards: Sequence[float], rejected_rewards: Sequence[float]) -> float:
     return sum(c - r for c, r in zip(chosen_rewards, rejected_rewards, strict=True)) / len(chosen_rewards)
+
+
+def _per_token(values: Sequence[float], tokens: Sequence[int]) -> list[float]:
+    return [v / max(n, 1) for v, n in zip(values, tokens, strict=True)]
+
+
+def length_baseline_accuracy(chosen_tokens: Sequence[int], rejected_tokens: Sequence[int]) -> float:
+    """'The longer response wins' (ties 1/2): the accuracy a length-only preference gets on these pairs."""
+    return preference_accuracy([float(n) for n in chosen_tokens], [float(n) for n in rejected_tokens])
+
+
+def preference_metrics(scores: PairScores, beta: float) -> dict[str, float]:
+    """Every headline metric of one evaluation (names as logged to MLflow and used as sweep objectives)."""
+    scores.check()
+    chosen, rejected = scores.chosen_logratios(), scores.rejected_logratios()
+    chosen_pt = _per_token(chosen, scores.chosen_tokens)
+    rejected_pt = _per_token(rejected, scores.rejected_tokens)
+    return {
+        # beta > 0 scales both rewards alike, so the sign of the margin (and the accuracy) does not depend on it
+        "preference_accuracy": preference_accuracy(chosen, rejected),
+        "preference_accuracy_per_token": preference_accuracy(chosen_pt, rejected_pt),
+        "reward_margin": beta * mean_margin(chosen, rejected),
+        "logratio_margin_per_token": mean_margin(chosen_pt, rejected_pt),
+        "length_baseline_accuracy": length_baseline_accuracy(scores.chosen_tokens, scores.rejected_tokens),
+    }
+
+
+def slice_metrics(scores: PairScores, tags: Mapping[str, Sequence[object]]) -> dict[str, float]:
+    """Per-slice accuracies: `tags` maps a tag name to one value per pair (None = untagged, skipped).
+
+    Keys: `slice/<tag>/<value>/preference_accuracy`, `.../preference_accuracy_per_token`, `.../pairs`.
+    """
+    out: dict[str, float] = {}
+    for tag, values in tags.items():
+        if len(values) != len(scores):
+            raise ValueError(f"tag {tag!r} has {len(values)} values for {len(scores)} pairs")
+        groups: dict[str, list[int]] = {}
+        for i, value in enumerate(values):
+            if value is not None and value != "":
+                groups.setdefault(_metric_safe(str(value)), []).append(i)
+        for value, indices in sorted(groups.items()):
+            part = scores.subset(indices)
+            chosen, rejected = part.chosen_logratios(), part.rejected_logratios()
+            prefix = f"slice/{tag}/{value}"
+            out[f"{prefix}/preference_accuracy"] = preference_accuracy(chosen, rejected)
+            out[f"{prefix}/preference_accuracy_per_token"] = preference_accuracy(
+                _per_token(chosen, part.chosen_tokens), _per_token(rejected, part.rejected_tokens)
+            )
+            out[f"{prefix}/pairs"] = float(len(indices))
+    return out
+
+
+def _metric_safe(value: str) -> str:
+    """MLflow metric names allow letters, digits, _ - . / and spaces."""
+    return "".join(ch if ch.isalnum() or ch in "_-. " else "_" for ch in value)[:100]

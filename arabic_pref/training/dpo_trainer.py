@@ -160,12 +160,21 @@ class DPOTrainer(BaseTrainer):
 
     def preference_scores(self, eval_dataset: Any = None) -> tuple[float, float]:
         """(preference accuracy, mean reward margin) of every pair of `eval_dataset` (default: validation)."""
-        from arabic_pref.metrics import mean_margin, preference_accuracy
-        from arabic_pref.training.scoring import pair_rewards
+        metrics = self.preference_metrics(eval_dataset)
+        return metrics["preference_accuracy"], metrics["reward_margin"]
+
+    def preference_metrics(self, eval_dataset: Any = None) -> dict[str, float]:
+        """Every metric of `arabic_pref.metrics.preference_metrics` on `eval_dataset` (default: validation)."""
+        from arabic_pref.metrics import preference_metrics
+
+        return preference_metrics(self.score_pairs(eval_dataset), self.config.beta)
+
+    def score_pairs(self, eval_dataset: Any = None) -> Any:
+        """Per-pair policy/reference log-probs and lengths (`arabic_pref.metrics.PairScores`), in dataset order."""
+        from arabic_pref.training.scoring import pair_scores
 
         trainer = self.trainer or self.build()
-        chosen, rejected = pair_rewards(trainer, self._prepare_eval(eval_dataset))
-        return preference_accuracy(chosen, rejected), mean_margin(chosen, rejected)
+        return pair_scores(trainer, self._prepare_eval(eval_dataset))
 
     def evaluate_model(self, eval_dataset: Any = None) -> dict[str, float]:
         """TRL's evaluation (eval_loss, eval_runtime, eval_samples_per_second, eval_rewards/...) in our MLflow run."""

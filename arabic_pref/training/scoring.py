@@ -15,8 +15,11 @@ import torch
 from accelerate.utils import is_peft_model
 from trl.trainer.utils import use_adapter
 
+from arabic_pref.metrics import PairScores
+
 
 def _sequence_logps(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Summed log-probs of the completion tokens of each row (TRL's fused LM head, TRL's masking)."""
     completion_mask = batch["completion_mask"]
     labels = batch["input_ids"].masked_fill(completion_mask == 0, -100)
     out = model(
@@ -40,13 +43,12 @@ def _reference_context(trainer: Any) -> tuple[Any, Any]:
 
 
 @torch.no_grad()
-def pair_rewards(trainer: Any, dataset: Any = None) -> tuple[list[float], list[float]]:
-    """Chosen and rejected implicit rewards of every pair of `dataset` (default: the trainer's eval set)."""
+def pair_scores(trainer: Any, dataset: Any = None) -> PairScores:
+    """Policy and reference log-probs and response lengths of every pair of `dataset` (default: the eval set)."""
     model = trainer.model
     was_training = model.training
     model.eval()
-    chosen: list[float] = []
-    rejected: list[float] = []
+    scores = PairScores()
     try:
         for batch in trainer.get_eval_dataloader(dataset):
             batch = trainer._prepare_inputs(batch)
@@ -57,10 +59,20 @@ def pair_rewards(trainer: Any, dataset: Any = None) -> tuple[list[float], list[f
                 ref_module, ctx = _reference_context(trainer)
                 with ctx:
                     reference = _sequence_logps(ref_module, batch)
-            rewards = (trainer.beta * (policy - reference)).float().cpu()
-            c, r = rewards.chunk(2)
-            chosen.extend(c.tolist())
-            rejected.extend(r.tolist())
+            tokens = batch["completion_mask"][:, 1:].sum(dim=1)
+            p_c, p_r = policy.float().cpu().chunk(2)
+            r_c, r_r = reference.float().cpu().chunk(2)
+            n_c, n_r = tokens.cpu().chunk(2)
+            scores.extend(
+                PairScores(p_c.tolist(), p_r.tolist(), r_c.tolist(), r_r.tolist(), n_c.tolist(), n_r.tolist())
+            )
     finally:
         model.train(was_training)
-    return chosen, rejected
+    return scores
+
+
+def pair_rewards(trainer: Any, dataset: Any = None) -> tuple[list[float], list[float]]:
+    """Chosen and rejected implicit rewards beta * (log pi - log pi_ref) of every pair of `dataset`."""
+    scores = pair_scores(trainer, dataset)
+    beta = trainer.beta
+    return [beta * x for x in scores.chosen_logratios()], [beta * x for x in scores.rejected_logratios()]
