@@ -47,6 +47,15 @@ def _logits(
 class CpuLogProbFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden, weight, bias, targets, temperature, chunk_size, softcap, logit_scale, outputs):
+        # Always fp32, also under autocast: a bf16 matmul and logsumexp round a sequence log-prob of ~-477 to whole
+        # nats, which flips per-pair preferences. The logits of a CPU-sized batch are cheap in fp32.
+        with torch.autocast(hidden.device.type, enabled=False):
+            return CpuLogProbFunction._forward(
+                ctx, hidden, weight, bias, targets, temperature, softcap, logit_scale, outputs
+            )
+
+    @staticmethod
+    def _forward(ctx, hidden, weight, bias, targets, temperature, softcap, logit_scale, outputs):
         ctx.set_materialize_grads(False)
         inv_t = 1.0 / temperature
         # With a gradient to come, keep each chunk's softmax (N x V floats): the backward then needs two small
@@ -73,12 +82,15 @@ class CpuLogProbFunction(torch.autograd.Function):
                     parts["mean"].append(z.mean(-1))
                 if "is_top1" in outputs:
                     parts["top1"].append(z.max(dim=-1).indices == tgt)
-        empty = hidden.new_zeros(0, dtype=torch.float32)
 
         def cat(key: str, wanted: str | None) -> torch.Tensor | None:
             if wanted is not None and wanted not in outputs:
                 return None
-            return torch.cat(parts[key]) if parts[key] else empty.bool() if key == "top1" else empty
+            if parts[key]:
+                return torch.cat(parts[key])
+            # No completion token in this micro-batch: a fresh empty tensor per output, so that marking the metric
+            # outputs non-differentiable leaves the log-probs differentiable (TRL then scatters them into zeros).
+            return hidden.new_zeros(0, dtype=torch.bool if key == "top1" else torch.float32)
 
         logprobs = cat("lp", None)
         extras = (
@@ -94,6 +106,11 @@ class CpuLogProbFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_logprobs, *_):
+        with torch.autocast(ctx.saved_tensors[0].device.type, enabled=False):
+            return CpuLogProbFunction._backward(ctx, grad_logprobs)
+
+    @staticmethod
+    def _backward(ctx, grad_logprobs):
         hidden, weight, bias, targets = ctx.saved_tensors
         if grad_logprobs is None:
             return (None,) * 9

@@ -55,3 +55,41 @@ def test_install_is_reversible_and_only_routes_cpu():
         fast_logprob.uninstall()
     assert trl_utils._ChunkedLogProbFunction is original
     assert not trl_utils._use_triton(torch.device("cpu"))
+
+
+def test_fp32_under_cpu_autocast():
+    """Under bf16 autocast the log-probs must still be fp32-exact (bf16 rounds -477.06 to -478)."""
+    torch.manual_seed(1)
+    vocab, dim, n = 5003, 64, 200
+    hidden = torch.randn(n, dim) * 4
+    weight = torch.randn(vocab, dim)
+    targets = torch.randint(0, vocab, (n,))
+    exact = CpuLogProbFunction.apply(hidden, weight, None, targets, 1.0, 4096, None, 1.0, ("log_probs",))[0]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours = CpuLogProbFunction.apply(hidden, weight, None, targets, 1.0, 4096, None, 1.0, ("log_probs",))[0]
+        h = hidden.clone().requires_grad_()
+        out = CpuLogProbFunction.apply(h, weight, None, targets, 1.0, 4096, None, 1.0, ("log_probs",))[0]
+    assert ours.dtype == torch.float32
+    torch.testing.assert_close(ours, exact, rtol=0, atol=1e-4)
+    # sequence sums (what DPO compares) agree to far below a nat
+    assert abs(ours.sum().item() - exact.sum().item()) < 1e-2
+    out.sum().backward()
+    h_ref = hidden.clone().requires_grad_()
+    CpuLogProbFunction.apply(h_ref, weight, None, targets, 1.0, 4096, None, 1.0, ("log_probs",))[0].sum().backward()
+    torch.testing.assert_close(h.grad, h_ref.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_micro_batch_without_completion_tokens_backpropagates():
+    """No completion position at all: like TRL's kernel, a differentiable empty result, and backward works."""
+    from trl.trainer.utils import _ChunkedLogProbFunction  # noqa: F401  (the seam must exist)
+
+    weight = torch.randn(101, 8, requires_grad=True)
+    hidden = torch.randn(0, 8, requires_grad=True)
+    targets = torch.zeros(0, dtype=torch.long)
+    out = CpuLogProbFunction.apply(hidden, weight, None, targets, 1.0, 4096, None, 1.0, OUTPUTS)
+    assert out[0].shape == (0,) and out[0].requires_grad
+    # what TRL does with compact outputs: scatter into a zero tensor of the batch's shape
+    mask = torch.zeros(2, 5, dtype=torch.bool)
+    per_token = out[0].new_zeros(mask.shape).masked_scatter(mask, out[0])
+    (per_token.sum() + (weight * 0).sum()).backward()
+    assert weight.grad is not None and torch.count_nonzero(weight.grad) == 0
