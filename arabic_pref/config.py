@@ -151,6 +151,12 @@ class DPOConfig:
 
     sweep_trial_id: int | None = _f(None, "Set by the Optuna sweeper on the jobs it launches; leave null.")
 
+    # --- evaluation metrics ---
+    eval_slices: list[str] = _f(
+        ["dialect", "register", "failure"],
+        "Tags of the validation pairs to report preference accuracy per value of (those a pair file carries).",
+    )
+
     # --- pass-through ---
     training_args: dict[str, Any] = _f({}, "Extra trl.DPOConfig fields not named above, passed through unchanged.")
 
@@ -260,6 +266,21 @@ def _check_values(c: DPOConfig) -> None:
         "needs evaluations during training: set eval_strategy=steps (with eval_steps) or epoch",
     )
     _require(not c.merge_adapter or c.use_lora, "merge_adapter", "only applies with use_lora=true")
+    _require(
+        not (c.merge_adapter and (c.load_in_4bit or c.load_in_8bit)),
+        "merge_adapter",
+        "cannot merge into a 4/8-bit quantized base; train in bf16/fp32 to merge, or merge later from a full base",
+    )
+    _require(
+        c.use_lora or c.ref_model_name is not None or not (c.load_in_4bit or c.load_in_8bit),
+        "load_in_4bit" if c.load_in_4bit else "load_in_8bit",
+        "with full fine-tuning (use_lora=false) only the reference would be quantized, so at step 0 the implicit "
+        "reward would be log pi_full - log pi_quantized instead of 0; use LoRA (QLoRA) or name a distinct "
+        "ref_model_name",
+    )
+    _require(
+        not c.remove_unused_columns, "remove_unused_columns", "must stay false for DPO (TRL needs the pair columns)"
+    )
     if c.load_best_model_at_end:
         _require(c.eval_strategy != "no", "load_best_model_at_end", "needs eval_strategy steps or epoch")
         _require(
@@ -285,17 +306,7 @@ def _warn_outside_recommended(c: DPOConfig) -> None:
         log.warning("label_smoothing=%s is outside the recommended range %s-%s", c.label_smoothing, low, high)
 
 
-def markdown_reference() -> str:
-    """The README's configuration table, generated from the fields: `python -m arabic_pref.config`."""
-    hints = typing.get_type_hints(DPOConfig)
-    lines = ["| field | type | default | meaning, range |", "|---|---|---|---|"]
-    for f in dataclasses.fields(DPOConfig):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        kind = _type_name(hints[f.name]).replace(" | None", " or null")
-        shown = "null" if default is None else default
-        lines.append(f"| `{f.name}` | {kind} | `{shown}` | {f.metadata['help'].replace('|', '/')} |")
-    return "\n".join(lines)
-
-
 if __name__ == "__main__":
+    from arabic_pref.config_reference import markdown_reference
+
     print(markdown_reference())

@@ -160,24 +160,22 @@ class _Dispatch:
 
 def install() -> None:
     """Route TRL's fused LM head through the fast CPU path (idempotent)."""
-    import trl.trainer.utils as trl_utils
+    from arabic_pref.upstream import set_trl_logprob_seam, trl_logprob_seam
 
     if _originals:
         return
-    _originals.update(function=trl_utils._ChunkedLogProbFunction, use_triton=trl_utils._use_triton)
-    trl_use_triton = _originals["use_triton"]
-    trl_utils._ChunkedLogProbFunction = _Dispatch(_originals["function"])
+    function, use_triton = trl_logprob_seam()
+    _originals.update(function=function, use_triton=use_triton)
     # "compact" = score only the positions that have a label; TRL enables it for Triton devices only.
-    trl_utils._use_triton = lambda device: trl_use_triton(device) or device.type == "cpu"
+    set_trl_logprob_seam(_Dispatch(function), lambda device: use_triton(device) or device.type == "cpu")
 
 
 def uninstall() -> None:
     """Restore TRL's own kernels (for comparisons in one process)."""
-    import trl.trainer.utils as trl_utils
+    from arabic_pref.upstream import set_trl_logprob_seam
 
     if _originals:
-        trl_utils._ChunkedLogProbFunction = _originals.pop("function")
-        trl_utils._use_triton = _originals.pop("use_triton")
+        set_trl_logprob_seam(_originals.pop("function"), _originals.pop("use_triton"))
 
 
 def installed() -> bool:

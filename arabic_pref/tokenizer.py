@@ -18,7 +18,6 @@ import base64
 from functools import lru_cache
 from importlib import resources
 
-import tiktoken
 from tokenizers import AddedToken, Regex, pre_tokenizers, processors
 from transformers import Qwen2TokenizerFast
 
@@ -34,7 +33,6 @@ __all__ = [
     "derive_merges",
     "load_qwen_ranks",
     "load_qwen25_chat_template",
-    "qwen_tiktoken_oracle",
 ]
 
 #: Qwen2 pre-tokenisation pattern (identical in tiktoken and tokenizers syntax).
@@ -197,18 +195,3 @@ def build_qwen25_tokenizer() -> Qwen2TokenizerFast:
         if tokenizer.convert_tokens_to_ids(content) != QWEN25_FIRST_SPECIAL_ID + i:
             raise RuntimeError(f"{content} did not land on id {QWEN25_FIRST_SPECIAL_ID + i}")
     return tokenizer
-
-
-def qwen_tiktoken_oracle() -> tiktoken.Encoding:
-    """tiktoken ``Encoding`` over the same ranks, pattern and Qwen2.5 added tokens.
-
-    The package's own ``QwenTokenizer`` registers Qwen-1's ``<|extra_N|>`` tokens
-    after id 151645, so we build the Encoding here with Qwen2.5's 22 tokens instead.
-    Unlike the HF tokenizer it does not NFC-normalise; callers normalise first.
-    """
-    return tiktoken.Encoding(
-        "qwen2.5",
-        pat_str=QWEN25_PRETOKENIZE_REGEX,
-        mergeable_ranks=load_qwen_ranks(),
-        special_tokens={t: QWEN25_FIRST_SPECIAL_ID + i for i, t in enumerate(QWEN25_SPECIAL_TOKENS)},
-    )

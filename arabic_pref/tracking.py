@@ -59,14 +59,12 @@ def ensure_experiment(name: str, uri: str) -> str:
 
 
 @contextlib.contextmanager
-def mlflow_run(
-    uri: str, experiment_name: str, run_name: str | None, tags: Mapping[str, str], nested: bool = False
-) -> Iterator[Any]:
+def mlflow_run(uri: str, experiment_name: str, run_name: str | None, tags: Mapping[str, str]) -> Iterator[Any]:
     """An active MLflow run that ends FINISHED, or FAILED if the body raises (KeyboardInterrupt: KILLED)."""
     import mlflow
 
     experiment_id = ensure_experiment(experiment_name, uri)
-    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags), nested=nested)
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags))
     status = "FAILED"
     try:
         yield run

@@ -27,65 +27,52 @@ def to_dpo_config(cfg: DictConfig | DPOConfig) -> DPOConfig:
     return OmegaConf.to_object(cfg)  # runs DPOConfig.__post_init__ validation
 
 
-def check_training_args(config: DPOConfig) -> None:
-    """Every `training_args` key must be a trl.DPOConfig field (checked before any model loads)."""
-    if not config.training_args:
-        return
-    import dataclasses
-
-    from trl import DPOConfig as TRLDPOConfig
-
-    known = {f.name for f in dataclasses.fields(TRLDPOConfig)}
-    unknown = sorted(set(config.training_args) - known)
-    if unknown:
-        raise ConfigError("training_args", f"{', '.join(unknown)} not fields of trl.DPOConfig")
-
-
 def train(cfg: DictConfig | DPOConfig, trial: Any = None) -> dict[str, Any]:
     """Validate, then run one tracked DPO training; returns the run summary.
 
-    `trial` (an `arabic_pref.sweep.trial.TrialContext`) makes it a sweep trial: nested MLflow run, objective
-    reported at each evaluation, pruning, and the trial's final state tagged on the run.
+    `trial` (an `arabic_pref.sweep.trial.TrialContext`) makes it a sweep trial: its `TrialCallback` reports the
+    objective at each evaluation and prunes, its tags nest the MLflow run under the sweep's parent run.
     """
     if trial is None:
         return _prepared_trainer(cfg).train()
-    from arabic_pref.sweep.trial import record_failure_without_run
+    from arabic_pref.sweep.trial import TrialCallback, record_failure_without_run, share_cpu_threads
 
+    share_cpu_threads(trial.n_jobs)
+    callback = TrialCallback(trial)
     try:
-        trainer = _prepared_trainer(cfg)
+        trainer = _prepared_trainer(cfg, callbacks=[callback], run_tags=trial.mlflow_tags())
     except Exception as e:
         record_failure_without_run(cfg.tracking_uri, cfg.experiment_name, trial, e)
         raise
-    return _train_trial(trainer, trial)
+    return _train_trial(trainer, callback)
 
 
-def _prepared_trainer(cfg: DictConfig | DPOConfig) -> Any:
+def _prepared_trainer(cfg: DictConfig | DPOConfig, **trainer_kwargs: Any) -> Any:
     """A DPOTrainer whose config, data and model source were checked, before anything heavy loads."""
     config = to_dpo_config(cfg)
     from arabic_pref.training.dpo_trainer import create_dpo_trainer
 
-    trainer = create_dpo_trainer(config)
+    trainer = create_dpo_trainer(config, **trainer_kwargs)
+    trainer.training_args = trainer.get_training_arguments()  # the one road to TRL: every check, once
     trainer.load_data()
     trainer.resolve_model()
-    check_training_args(config)
     return trainer
 
 
-def _train_trial(trainer: Any, trial: Any) -> dict[str, Any]:
-    """Train as a sweep trial: nested run, objective hooks, final state tagged on the run."""
-    from arabic_pref.sweep.trial import TrialReporter, mark_run, record, share_cpu_threads
+def _train_trial(trainer: Any, callback: Any) -> dict[str, Any]:
+    """Train as a sweep trial; the final state is tagged on the trial's run."""
+    import optuna
 
-    share_cpu_threads(trial.n_jobs)
-    trainer.extra_tags.update(trial.mlflow_tags())
-    reporter = TrialReporter(trial)
-    trainer.evaluation_hooks.append(reporter)
     try:
         summary = trainer.train()
-    except BaseException as e:
-        mark_run(trainer, "PRUNED" if type(e).__name__ == "TrialPruned" else "FAIL")
+    except optuna.TrialPruned:
+        callback.mark_run("PRUNED")
         raise
-    record(reporter, trainer, summary)
-    mark_run(trainer, "COMPLETE")
+    except BaseException:
+        callback.mark_run("FAIL")
+        raise
+    callback.record(summary, trainer.config)
+    callback.mark_run("COMPLETE")
     return summary
 
 
@@ -98,7 +85,16 @@ def print_summary(summary: dict[str, Any]) -> None:
                 "",
                 "DPO run finished",
                 "  preference_accuracy  "
-                f"{summary['preference_accuracy_start']:.3f} -> {summary['preference_accuracy']:.3f}",
+                f"{summary['preference_accuracy_start']:.3f} -> {summary['preference_accuracy']:.3f}"
+                f"   per token {summary['preference_accuracy_per_token_start']:.3f} -> "
+                f"{summary['preference_accuracy_per_token']:.3f}",
+                f"  length-only baseline {summary['length_baseline_accuracy']:.3f} (longer answer wins, same pairs)",
+                f"  learning rate        {summary['learning_rate']:g}"
+                + (
+                    f" (requested {summary['learning_rate_requested']:g}, capped)"
+                    if summary["learning_rate"] != summary["learning_rate_requested"]
+                    else ""
+                ),
                 f"  train loss           {summary['train_loss']:.4f}   eval loss {summary['eval_loss']:.4f}",
                 f"  steps                {summary['global_step']}",
                 f"  model + metadata     {summary['output_dir']}",

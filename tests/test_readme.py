@@ -2,7 +2,7 @@
 
 import re
 
-from arabic_pref.config import markdown_reference
+from arabic_pref.config_reference import markdown_reference
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

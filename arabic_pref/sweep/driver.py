@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 
 from arabic_pref import tracking
 from arabic_pref.config import ConfigError
+from arabic_pref.metrics import OBJECTIVES
 from arabic_pref.sweep.space import SearchSpace, to_overrides
 from arabic_pref.sweep.study import (
     ERROR_ATTR,
@@ -29,7 +30,6 @@ from arabic_pref.sweep.study import (
     make_storage,
     resolve_storage,
 )
-from arabic_pref.sweep.trial import OBJECTIVES
 
 log = logging.getLogger("arabic_pref.sweep")
 

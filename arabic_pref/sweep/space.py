@@ -120,6 +120,24 @@ class SearchSpace:
             values[cond.name] = value
         return values
 
+    def names(self) -> set[str]:
+        return set(self.dimensions) | {cond.name for cond in self.conditionals}
+
+    def check_against(self, job_config: Any) -> None:
+        """Refuse a search that training would silently flatten (before any trial runs).
+
+        With `learning_rate_override: false`, every learning rate above the spec's cap trains at 5e-7, so a
+        searched learning rate would differ in name only between trials.
+        """
+        searched = self.names()
+        capped = not job_config.get("learning_rate_override", False) and "learning_rate_override" not in searched
+        if "learning_rate" in searched and capped:
+            raise ConfigError(
+                "learning_rate_override",
+                "the sweep searches learning_rate, but with learning_rate_override=false the spec's 5e-7 cap "
+                "would train every trial at 5e-7; set learning_rate_override: true in the sweep file",
+            )
+
     def describe(self) -> dict[str, str]:
         out = {name: repr(dist) for name, dist in self.dimensions.items()}
         for cond in self.conditionals:

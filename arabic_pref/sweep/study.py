@@ -6,7 +6,8 @@ Rules (documented in the README):
 - A trial left RUNNING by a dead sweep process stops receiving heartbeats; after `grace_period` seconds the next
   run marks it FAIL as *interrupted* (no `error` attribute). Interrupted trials do not count towards
   `n_trials` (a Ctrl-C does not spend the budget), nor towards the failure budget.
-- Best trial: the best objective; ties go to the larger mean reward margin on validation, then the earlier trial.
+- Best trial: the best objective; ties go to the larger per-token log-ratio margin on validation (comparable across
+  loss types and betas, unlike the beta-scaled summed reward margin), then the earlier trial.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 ERROR_ATTR = "error"
-MARGIN_ATTR = "eval_reward_margin"
+TIE_BREAK_ATTR = "eval_logratio_margin_per_token"
 
 
 def resolve_storage(url: str | None) -> str:
@@ -67,7 +68,7 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
     if not complete:
         return None
     sign = 1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
-    return max(complete, key=lambda t: (sign * t.value, t.user_attrs.get(MARGIN_ATTR, float("-inf")), -t.number))
+    return max(complete, key=lambda t: (sign * t.value, t.user_attrs.get(TIE_BREAK_ATTR, float("-inf")), -t.number))
 
 
 class Heartbeat:

@@ -12,8 +12,13 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from transformers import TrainerCallback
+
+from arabic_pref.sweep.study import TIE_BREAK_ATTR
+
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
-OBJECTIVES = ("preference_accuracy", "reward_margin")
+# The tie-break between trials of equal objective: comparable across loss types and betas (see metrics.py).
+TIE_BREAK_METRIC = "logratio_margin_per_token"
 
 
 @dataclass
@@ -75,31 +80,57 @@ def share_cpu_threads(n_jobs: int) -> None:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // n_jobs))
 
 
-class TrialReporter:
-    """Receives each evaluation's objective: reports it to the trial and prunes hopeless trials."""
+class TrialCallback(TrainerCallback):
+    """A sweep trial's side of training, as a transformers callback: report the objective at each evaluation, prune
+    hopeless trials, and tag the trial's MLflow run with its final state.
+
+    It reads the objective from the evaluation's metrics (`eval_<objective>`, put there by
+    `arabic_pref.training.callbacks.PreferenceMetricsCallback`) and the run from MLflow's active run: it needs
+    nothing else of the trainer.
+    """
 
     def __init__(self, context: TrialContext):
         self.context = context
         self.study, self.trial = context.load()
+        self.run_id: str | None = None
+        self.tracking_uri: str | None = None
 
-    def __call__(self, step: int, accuracy: float, margin: float) -> None:
+    def on_init_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        import mlflow
+
+        run = mlflow.active_run()
+        if run is not None:
+            self.run_id, self.tracking_uri = run.info.run_id, mlflow.get_tracking_uri()
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kwargs: Any) -> None:
         import optuna
 
-        value = accuracy if self.context.objective == "preference_accuracy" else margin
-        self.trial.report(value, step)
-        self.trial.set_user_attr("eval_reward_margin", margin)
+        metrics = metrics or {}
+        value = metrics[f"eval_{self.context.objective}"]
+        self.trial.report(value, state.global_step)
+        self.trial.set_user_attr(TIE_BREAK_ATTR, metrics[f"eval_{TIE_BREAK_METRIC}"])
         if self.trial.should_prune():
-            raise optuna.TrialPruned(f"trial {self.trial.number} pruned at step {step} ({value:.4f})")
+            raise optuna.TrialPruned(f"trial {self.trial.number} pruned at step {state.global_step} ({value:.4f})")
 
+    def record(self, summary: dict[str, Any], config: Any) -> None:
+        """What the sweep report and the best-trial line need, stored on the trial."""
+        trial = self.trial
+        trial.set_user_attr(TIE_BREAK_ATTR, summary[TIE_BREAK_METRIC])
+        trial.set_user_attr("mlflow_run_id", summary["mlflow_run_id"])
+        trial.set_user_attr("output_dir", summary["output_dir"])
+        trial.set_user_attr("config_beta", config.beta)
+        trial.set_user_attr("loss_type", config.loss_type)
 
-def record(reporter: TrialReporter, trainer: Any, summary: dict[str, Any]) -> None:
-    """What the sweep report and the best-trial line need, stored on the trial."""
-    trial, c = reporter.trial, trainer.config
-    trial.set_user_attr("eval_reward_margin", summary["reward_margin"])
-    trial.set_user_attr("mlflow_run_id", summary["mlflow_run_id"])
-    trial.set_user_attr("output_dir", summary["output_dir"])
-    trial.set_user_attr("config_beta", c.beta)
-    trial.set_user_attr("loss_type", c.loss_type)
+    def mark_run(self, state: str) -> None:
+        """Tag the trial's MLflow run with its Optuna state; a pruned run ends KILLED rather than FAILED."""
+        if self.run_id is None:
+            return
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=self.tracking_uri)
+        client.set_tag(self.run_id, "trial_state", state)
+        if state == "PRUNED":
+            client.set_terminated(self.run_id, status="KILLED")
 
 
 def record_failure_without_run(
@@ -116,15 +147,3 @@ def record_failure_without_run(
     client = MlflowClient(tracking_uri=uri)
     run = client.create_run(experiment_id, run_name=f"trial-{tags['trial_number']}", tags=tags)
     client.set_terminated(run.info.run_id, status="FAILED")
-
-
-def mark_run(trainer: Any, state: str) -> None:
-    """Tag the trial's MLflow run with its Optuna state; a pruned run ends KILLED rather than FAILED."""
-    if trainer.run_id is None:
-        return
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=trainer.tracking_uri)
-    client.set_tag(trainer.run_id, "trial_state", state)
-    if state == "PRUNED":
-        client.set_terminated(trainer.run_id, status="KILLED")

@@ -23,8 +23,12 @@ log = logging.getLogger(__name__)
 
 
 class BaseTrainer:
-    def __init__(self, config: DPOConfig):
+    def __init__(self, config: DPOConfig, callbacks: list | None = None, run_tags: dict[str, str] | None = None):
         self.config = config
+        # transformers.TrainerCallback objects for the TRL trainer: how a caller (e.g. a sweep trial) plugs into
+        # training. They run after ours, so `on_evaluate` sees our preference metrics as `eval_<name>`.
+        self.callbacks = list(callbacks or [])
+        self.run_tags = dict(run_tags or {})  # extra MLflow tags, e.g. a sweep trial's parent run and number
         self.logger = logging.getLogger(f"arabic_pref.{type(self).__name__}")
         self.model: Any = None
         self.tokenizer: Any = None
@@ -37,9 +41,8 @@ class BaseTrainer:
         self._adapter_state: dict | None = None  # weights of an adapter restored by load_model
         self.data_loader = DataLoaderAdapter(self)
         self.tracking_uri = tracking.resolve_tracking_uri(config.tracking_uri)
-        self.extra_tags: dict[str, str] = {}  # e.g. a sweep trial's parent run and trial number
-        self.evaluation_hooks: list = []  # called as hook(step, preference_accuracy, reward_margin)
-        self.last_scores: dict[str, float] = {}  # the latest evaluation's step, accuracy and margin
+        self.lora_dropout_applied: float | None = None  # what the LoRA layers apply once TRL has built the model
+        self.training_args: Any = None  # the trl.DPOConfig of the run, once checked (see DPOTrainer.train)
 
     # --- identity ---
     def _get_training_method(self) -> str:
@@ -93,11 +96,9 @@ class BaseTrainer:
             if quantize and (c.load_in_4bit or c.load_in_8bit):
                 from peft import prepare_model_for_kbit_training
 
-                # bitsandbytes 0.50 repacks 4-bit CPU weights for inference the first time the model runs in eval
-                # mode (our step-0 evaluation) and keeps that layout, whose kernel then fails in training.
-                for module in self.model.modules():
-                    if hasattr(module, "support_avx512bf16_for_cpu"):
-                        module.support_avx512bf16_for_cpu = False
+                from arabic_pref.upstream import keep_bnb_cpu_layout_trainable
+
+                keep_bnb_cpu_layout_trainable(self.model)  # see there: bitsandbytes repacks CPU weights for eval
 
                 self.model = prepare_model_for_kbit_training(
                     self.model, use_gradient_checkpointing=c.gradient_checkpointing
@@ -120,44 +121,10 @@ class BaseTrainer:
 
     # --- training arguments shared by every method ---
     def common_training_arguments(self) -> dict[str, Any]:
-        c = self.config
-        import torch
+        """TrainingArguments every preference method shares (see arabic_pref.training.trl_args)."""
+        from arabic_pref.training.trl_args import training_arguments
 
-        return {
-            "output_dir": c.output_dir,
-            "learning_rate": c.learning_rate,
-            "num_train_epochs": c.num_train_epochs,
-            "max_steps": c.max_steps,
-            "per_device_train_batch_size": c.per_device_train_batch_size,
-            "per_device_eval_batch_size": c.per_device_eval_batch_size,
-            "gradient_accumulation_steps": c.gradient_accumulation_steps,
-            "warmup_steps": c.warmup_ratio,  # transformers 5: a float < 1 is a ratio of the total steps
-            "lr_scheduler_type": c.lr_scheduler_type,
-            "weight_decay": c.weight_decay,
-            "max_grad_norm": c.max_grad_norm,
-            "seed": c.seed,
-            "data_seed": c.seed,
-            "gradient_checkpointing": c.gradient_checkpointing,
-            "remove_unused_columns": c.remove_unused_columns,
-            "bf16": c.bf16,
-            "fp16": c.fp16,
-            "use_cpu": not torch.cuda.is_available(),
-            "dataloader_num_workers": c.dataloader_num_workers,
-            "dataloader_pin_memory": c.dataloader_pin_memory and torch.cuda.is_available(),
-            "ddp_find_unused_parameters": c.ddp_find_unused_parameters,
-            "logging_steps": c.logging_steps,
-            "logging_first_step": True,
-            "eval_strategy": c.eval_strategy,
-            "eval_steps": c.eval_steps,
-            "save_strategy": c.save_strategy,
-            "save_steps": c.save_steps,
-            "save_total_limit": c.save_total_limit,
-            "load_best_model_at_end": c.load_best_model_at_end,
-            "metric_for_best_model": c.metric_for_best_model,
-            "report_to": "none",  # MLflow is driven by arabic_pref.tracking, see there why
-            "run_name": c.run_name,
-            **c.training_args,
-        }
+        return training_arguments(self.config)
 
     # --- tracking ---
     def tracking_tags(self) -> dict[str, str]:
@@ -168,10 +135,10 @@ class BaseTrainer:
             "dataset": c.dataset_path,
             "training_method": self._get_training_method(),
             "use_lora": str(c.use_lora),
-            **self.extra_tags,
+            **self.run_tags,
         }
 
-    def tracking_run(self, nested: bool = False) -> Any:
+    def tracking_run(self) -> Any:
         """Open this trainer's MLflow run: a new one the first time, the same one afterwards."""
         import contextlib
 
@@ -185,7 +152,7 @@ class BaseTrainer:
         if self.run_id is not None:
             mlflow.set_tracking_uri(self.tracking_uri)
             return _resumed_run(self.run_id)
-        return tracking.mlflow_run(self.tracking_uri, c.experiment_name, c.run_name, self.tracking_tags(), nested)
+        return tracking.mlflow_run(self.tracking_uri, c.experiment_name, c.run_name, self.tracking_tags())
 
     # --- data shaping shared by every method ---
     def _add_format_counts(self, counts: dict[str, int]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from transformers import TrainerCallback
@@ -19,23 +20,25 @@ class MlflowMetricsCallback(TrainerCallback):
             tracking.log_metrics(logs, step=state.global_step)
 
 
-class EvalObjectiveCallback(TrainerCallback):
-    """After each evaluation: preference accuracy and mean reward margin, logged and passed to the hooks.
+class PreferenceMetricsCallback(TrainerCallback):
+    """After each evaluation: our preference metrics (`arabic_pref.metrics`), logged to the active MLflow run and
+    added to the evaluation's metrics as `eval_<name>`.
 
-    The hooks (`DPOTrainer.evaluation_hooks`) are how a sweep trial reports its objective and gets pruned.
+    Transformers hands the same metrics dict to every later callback and to `metric_for_best_model`, so early
+    stopping, best-checkpoint selection and a sweep trial's pruning (`arabic_pref.sweep.trial.TrialCallback`) all
+    read `eval_preference_accuracy` & co. from there: the one interface between training and its observers.
     """
 
-    def __init__(self, dpo_trainer: Any):
-        self.dpo_trainer = dpo_trainer
+    def __init__(self, score: Callable[[], dict[str, float]]):
+        self.score = score
+        self.latest: tuple[int, dict[str, float]] | None = None  # (step, metrics) of the last evaluation
 
-    def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        accuracy, margin = self.dpo_trainer.preference_scores()
-        self.dpo_trainer.last_scores = {"step": state.global_step, "accuracy": accuracy, "margin": margin}
-        if self.dpo_trainer.config.report_to == "mlflow":
-            import mlflow
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kwargs: Any) -> None:
+        import mlflow
 
-            if mlflow.active_run() is not None:
-                metrics = {"preference_accuracy": accuracy, "reward_margin": margin}
-                tracking.log_metrics(metrics, step=state.global_step)
-        for hook in self.dpo_trainer.evaluation_hooks:
-            hook(state.global_step, accuracy, margin)
+        scores = self.score()
+        self.latest = (state.global_step, scores)
+        if mlflow.active_run() is not None:
+            tracking.log_metrics(scores, step=state.global_step)
+        if metrics is not None:
+            metrics.update({f"eval_{name}": value for name, value in scores.items()})

@@ -6,6 +6,8 @@ from typing import Any
 
 from arabic_pref.data.formatting import tokenize_and_format
 
+PAIR_KEYS = ("prompt", "chosen", "rejected")
+
 
 class DataLoaderAdapter:
     """The spec's `trainer.data_loader.tokenize_and_format`, usable with `Dataset.map(..., batched=True)`."""
@@ -16,12 +18,21 @@ class DataLoaderAdapter:
     def tokenize_and_format(self, examples: dict[str, list]) -> dict[str, list]:
         rows = [dict(zip(examples, values, strict=True)) for values in zip(*examples.values(), strict=True)]
         c = self.trainer.config
-        formatted, counts = tokenize_and_format(
-            rows,
-            self.trainer.setup_tokenizer(),
-            max_prompt_length=c.max_prompt_length,
-            max_length=c.max_length,
-            system_prompt=c.system_prompt,
-        )
-        self.trainer._add_format_counts(counts)
-        return {key: [row[key] for row in formatted] for key in ("prompt", "chosen", "rejected")}
+        tokenizer = self.trainer.setup_tokenizer()
+        extra = [k for k in examples if k not in PAIR_KEYS]  # slice tags of evaluation sets ride along
+        out: dict[str, list] = {key: [] for key in (*PAIR_KEYS, *extra)}
+        for row in rows:  # one by one, so the tags of a pair the formatting drops are dropped with it
+            formatted, counts = tokenize_and_format(
+                [row],
+                tokenizer,
+                max_prompt_length=c.max_prompt_length,
+                max_length=c.max_length,
+                system_prompt=c.system_prompt,
+            )
+            self.trainer._add_format_counts(counts)
+            for pair in formatted:
+                for key in PAIR_KEYS:
+                    out[key].append(pair[key])
+                for key in extra:
+                    out[key].append(row[key])
+        return out

@@ -13,27 +13,19 @@ from arabic_pref import tracking
 from arabic_pref.config import DPOConfig
 from arabic_pref.metadata import METADATA_FILE, build_dpo_metadata, read_dpo_metadata
 from arabic_pref.training.base_trainer import BaseTrainer
-from arabic_pref.training.losses import trl_loss_arguments
-from arabic_pref.training.reference import AdapterDisabledReference
-
-SPEC_LR_CAP = 5e-7
-DPO_LABEL_NAMES = [
-    "chosen_labels",
-    "rejected_labels",
-    "chosen_input_ids",
-    "rejected_input_ids",
-    "chosen_attention_mask",
-    "rejected_attention_mask",
-]
+from arabic_pref.training.callbacks import PreferenceMetricsCallback
+from arabic_pref.training.reference import AdapterDisabledReference, restore_lora_dropout
+from arabic_pref.training.trl_args import TRL_ARGS_FILE, effective_params, trl_args_dict
 
 
 class DPOTrainer(BaseTrainer):
     """Trainer for Direct Preference Optimization (DPO)."""
 
-    def __init__(self, config: DPOConfig):
+    def __init__(self, config: DPOConfig, callbacks: list | None = None, run_tags: dict[str, str] | None = None):
         if not isinstance(config, DPOConfig):
             raise TypeError(f"config must be a DPOConfig, got {type(config).__name__}")
-        super().__init__(config)
+        super().__init__(config, callbacks, run_tags)
+        self.metrics_callback = PreferenceMetricsCallback(self.preference_metrics)
 
     def _get_training_method(self) -> str:
         return "dpo"
@@ -67,30 +59,10 @@ class DPOTrainer(BaseTrainer):
 
     # --- TRL arguments and trainer ---
     def get_training_arguments(self) -> Any:
-        from trl import DPOConfig as TRLDPOConfig
+        """The trl.DPOConfig this run trains with (`arabic_pref.training.trl_args.to_trl_config`: the one road)."""
+        from arabic_pref.training.trl_args import to_trl_config
 
-        c = self.config
-        kwargs = self.common_training_arguments()
-        if not c.learning_rate_override and c.learning_rate > SPEC_LR_CAP:
-            self.logger.warning(
-                "learning_rate capped from %g to %g (the spec's DPO stability cap); set "
-                "learning_rate_override=true to keep %g",
-                c.learning_rate,
-                SPEC_LR_CAP,
-                c.learning_rate,
-            )
-            kwargs["learning_rate"] = SPEC_LR_CAP
-        if c.early_stopping_patience and c.metric_for_best_model is None:
-            kwargs["metric_for_best_model"] = "eval_loss"
-        kwargs.update(
-            remove_unused_columns=False,
-            label_names=list(DPO_LABEL_NAMES),
-            beta=c.beta,
-            max_length=c.max_length,
-            precompute_ref_log_probs=c.precompute_ref_log_probs,
-            **trl_loss_arguments(c.loss_type, c.label_smoothing),
-        )
-        return TRLDPOConfig(**kwargs)
+        return to_trl_config(self.config)
 
     def create_trainer(self, dataset: Any, training_args: Any, callbacks: list | None) -> Any:
         """A configured `trl.DPOTrainer` on `dataset` ({"train", "validation"} of raw pairs)."""
@@ -124,6 +96,7 @@ class DPOTrainer(BaseTrainer):
         )
         self.logger.info("formatting: %s", ", ".join(f"{k}={v}" for k, v in sorted(self.format_counts.items())))
         self.model = self.trainer.model
+        self.lora_dropout_applied = restore_lora_dropout(self.model, self.config.lora_dropout)
         if use_base_as_ref:
             self.ref_model = AdapterDisabledReference(self.model)
         if self._adapter_state is not None:
@@ -133,25 +106,26 @@ class DPOTrainer(BaseTrainer):
             self._adapter_state = None
         return self.trainer
 
-    def build(self) -> Any:
+    def build(self, training_args: Any = None) -> Any:
         """Data, tokenizer, model and TRL trainer, without training: what evaluation-only use needs."""
         from datasets import Dataset
         from transformers import EarlyStoppingCallback
 
-        from arabic_pref.training.callbacks import EvalObjectiveCallback, MlflowMetricsCallback
+        from arabic_pref.training.callbacks import MlflowMetricsCallback
 
-        self.config.validate()  # fields may have been assigned after construction, as the spec's examples do
+        # fields may have been assigned after construction, as the spec's examples do: check before a model loads
+        training_args = training_args or self.get_training_arguments()
         data = self.data or self.load_data()
+        slices = self.config.eval_slices
         dataset = {
             "train": Dataset.from_list(_pairs(data.train)),
-            "validation": Dataset.from_list(_pairs(data.validation)),
+            "validation": Dataset.from_list(_pairs(data.validation, slices)),
         }
         callbacks: list = [MlflowMetricsCallback()] if self.config.report_to == "mlflow" else []
-        if self.config.eval_strategy != "no":
-            callbacks.append(EvalObjectiveCallback(self))
+        callbacks += [self.metrics_callback, *self.callbacks]
         if self.config.early_stopping_patience:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=self.config.early_stopping_patience))
-        return self.create_trainer(dataset, self.get_training_arguments(), callbacks)
+        return self.create_trainer(dataset, training_args, callbacks)
 
     # --- evaluation ---
     def compute_preference_accuracy(self, eval_dataset: Any = None) -> float:
@@ -164,10 +138,15 @@ class DPOTrainer(BaseTrainer):
         return metrics["preference_accuracy"], metrics["reward_margin"]
 
     def preference_metrics(self, eval_dataset: Any = None) -> dict[str, float]:
-        """Every metric of `arabic_pref.metrics.preference_metrics` on `eval_dataset` (default: validation)."""
-        from arabic_pref.metrics import preference_metrics
+        """`arabic_pref.metrics.preference_metrics` on `eval_dataset` (default: validation), with per-slice accuracies
+        for the `eval_slices` tags the dataset carries."""
+        from arabic_pref.metrics import preference_metrics, slice_metrics
 
-        return preference_metrics(self.score_pairs(eval_dataset), self.config.beta)
+        trainer = self.trainer or self.build()
+        dataset = self._prepare_eval(eval_dataset) if eval_dataset is not None else trainer.eval_dataset
+        scores = self.score_pairs(dataset)
+        tags = {t: dataset[t] for t in self.config.eval_slices if t in dataset.column_names}
+        return preference_metrics(scores, self.config.beta) | slice_metrics(scores, tags)
 
     def score_pairs(self, eval_dataset: Any = None) -> Any:
         """Per-pair policy/reference log-probs and lengths (`arabic_pref.metrics.PairScores`), in dataset order."""
@@ -210,26 +189,32 @@ class DPOTrainer(BaseTrainer):
     # --- the whole run ---
     def train(self) -> dict[str, Any]:
         c = self.config
+        # every check, before a run or a model exists (the CLI has already run them: see arabic_pref.train)
+        training_args = self.training_args or self.get_training_arguments()
         with self.tracking_run() as run:
             self.run_id = run.info.run_id if run is not None else None
-            trainer = self.trainer or self.build()
+            trainer = self.trainer or self.build(training_args)
             if run is not None:
-                tracking.log_params(c.to_dict())
+                tracking.log_params(self.effective_params())
+                tracking.log_json_artifact(trl_args_dict(trainer.args), TRL_ARGS_FILE)
                 used = {"data/train_used": len(self.data.train), "data/validation_used": len(self.data.validation)}
                 tracking.log_metrics(
                     self.data.report.as_metrics() | used | _prefixed(self.format_counts, "data/format/")
                 )
-            start_acc, start_margin = self.preference_scores()
+            start = self.preference_metrics()
             if run is not None:
-                tracking.log_metrics({"preference_accuracy": start_acc, "reward_margin": start_margin}, step=0)
-            self.logger.info("preference_accuracy at step 0: %.3f", start_acc)
+                tracking.log_metrics(start, step=0)
+            self.logger.info(
+                "step 0: preference_accuracy %.3f (per token %.3f; length-only baseline %.3f)",
+                start["preference_accuracy"],
+                start["preference_accuracy_per_token"],
+                start["length_baseline_accuracy"],
+            )
             result = trainer.train()
             if not math.isfinite(result.training_loss):
                 raise FloatingPointError(f"training loss is {result.training_loss}")
             step = trainer.state.global_step
-            eval_metrics, final_acc, final_margin = self._final_evaluation(trainer, step)
-            if run is not None:
-                tracking.log_metrics({"preference_accuracy": final_acc, "reward_margin": final_margin}, step=step)
+            eval_metrics, final = self._final_evaluation(trainer, step)  # logged by our metrics callback
             self.save_model()
             if c.merge_adapter:
                 self.merge_and_save()
@@ -237,21 +222,32 @@ class DPOTrainer(BaseTrainer):
                 tracking.log_json_artifact(read_dpo_metadata(self.output_dir), METADATA_FILE)
                 tracking.log_json_artifact(c.to_dict(), "config.json")
         return {
-            "preference_accuracy_start": start_acc,
-            "preference_accuracy": final_acc,
-            "reward_margin": final_margin,
+            **final,
+            "preference_accuracy_start": start["preference_accuracy"],
+            "preference_accuracy_per_token_start": start["preference_accuracy_per_token"],
             "train_loss": result.training_loss,
             "eval_loss": eval_metrics.get("eval_loss"),
             "global_step": step,
+            "learning_rate": trainer.args.learning_rate,
+            "learning_rate_requested": c.learning_rate,
             "output_dir": str(self.output_dir),
             "mlflow_run_id": self.run_id,
             "tracking_uri": self.tracking_uri,
             "eval_metrics": eval_metrics,
         }
 
+    def effective_params(self) -> dict[str, Any]:
+        """The run's MLflow params: what trained (see `arabic_pref.training.trl_args.effective_params`)."""
+        args = self.trainer.args if self.trainer is not None else self.get_training_arguments()
+        return effective_params(self.config, args, lora_dropout=self.lora_dropout_applied)
+
     def training_metadata(self) -> dict[str, Any]:
-        """dpo_metadata.json: the spec's keys plus what makes the run reproducible."""
+        """dpo_metadata.json: the spec's keys plus what makes the run reproducible, with effective values."""
+        params = self.effective_params()
         extra = {
+            "learning_rate": params["learning_rate"],
+            "learning_rate_requested": params["learning_rate_requested"],
+            "lora_dropout": params["lora_dropout"] if self.config.use_lora else None,
             "data_counts": self.data.report.as_metrics() if self.data else {},
             "format_counts": self.format_counts,
             "mlflow_run_id": self.run_id,
@@ -259,27 +255,41 @@ class DPOTrainer(BaseTrainer):
         data_hash = self.data.content_hash if self.data else None
         return build_dpo_metadata(self.config, ref_model_name=self.ref_model_name, dataset_hash=data_hash, extra=extra)
 
-    def _final_evaluation(self, trainer: Any, step: int) -> tuple[dict[str, float], float, float]:
-        """TRL's eval metrics and our scores at the last step; reused when training just evaluated there."""
+    def _final_evaluation(self, trainer: Any, step: int) -> tuple[dict[str, float], dict[str, float]]:
+        """TRL's eval metrics and our preference metrics at the last step; reused when training just evaluated."""
         last_eval = next((e for e in reversed(trainer.state.log_history) if "eval_loss" in e), None)
-        if last_eval is not None and last_eval.get("step") == step and self.last_scores.get("step") == step:
-            metrics = {k: v for k, v in last_eval.items() if k.startswith("eval_")}
-            return metrics, self.last_scores["accuracy"], self.last_scores["margin"]
-        metrics = trainer.evaluate()
-        return metrics, *self.preference_scores()
+        latest = self.metrics_callback.latest
+        if last_eval is not None and last_eval.get("step") == step and latest is not None and latest[0] == step:
+            return {k: v for k, v in last_eval.items() if k.startswith("eval_")}, latest[1]
+        metrics = trainer.evaluate()  # our callback scores the pairs and logs the preference metrics
+        return {k: v for k, v in metrics.items() if k.startswith("eval_")}, self.metrics_callback.latest[1]
 
 
-def _pairs(rows: list[dict]) -> list[dict]:
-    return [{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]} for r in rows]
+def _pairs(rows: list[dict], tags: list[str] | tuple[str, ...] = ()) -> list[dict]:
+    """The pair columns, plus the slice tags the rows carry (None where a row has none), for evaluation sets."""
+    present = [t for t in tags if any(t in r for r in rows)]
+    return [
+        {
+            "prompt": r["prompt"],
+            "chosen": r["chosen"],
+            "rejected": r["rejected"],
+            **{t: _tag(r.get(t)) for t in present},
+        }
+        for r in rows
+    ]
+
+
+def _tag(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _prefixed(counts: dict[str, int], prefix: str) -> dict[str, int]:
     return {f"{prefix}{k}": v for k, v in counts.items()}
 
 
-def create_dpo_trainer(config: DPOConfig) -> DPOTrainer:
-    """Factory of the spec: a DPOTrainer for `config`."""
-    return DPOTrainer(config)
+def create_dpo_trainer(config: DPOConfig, **kwargs: Any) -> DPOTrainer:
+    """Factory of the spec: a DPOTrainer for `config` (keyword arguments: `callbacks`, `run_tags`)."""
+    return DPOTrainer(config, **kwargs)
 
 
 __all__ = ["BaseTrainer", "DPOTrainer", "create_dpo_trainer"]

@@ -56,3 +56,18 @@ class AdapterDisabledReference:
 
     def __repr__(self) -> str:
         return f"AdapterDisabledReference(base of {type(self.model).__name__}, no copy)"
+
+
+def restore_lora_dropout(model: Any, p: float) -> float | None:
+    """Give the LoRA layers back their dropout after TRL zeroed every dropout; return what they now apply.
+
+    TRL's `disable_dropout=True` default sets `p = 0` on every `nn.Dropout` after PEFT wrapped the model, so
+    `lora_dropout` would never act. The base model's dropouts stay off (TRL's intent: the policy and the reference
+    see the same network); only PEFT's `lora_dropout` modules get `p` back. None when the model has no LoRA layers.
+    """
+    applied = None
+    for name, module in model.named_modules():
+        if ".lora_dropout." in f".{name}." and isinstance(module, torch.nn.Dropout):
+            module.p = p
+            applied = p
+    return applied

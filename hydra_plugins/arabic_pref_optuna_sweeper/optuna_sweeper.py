@@ -78,6 +78,7 @@ class ArabicPrefOptunaSweeper(Sweeper):
                 if "," in arg.split("=", 1)[-1] or "(" in arg.split("=", 1)[-1]:
                     raise ConfigError(arg.split("=", 1)[0], "put search spaces in hydra.sweeper.params, not here")
             space = SearchSpace(OmegaConf.to_container(s.params), OmegaConf.to_container(s.conditional_params))
+            space.check_against(self.config)
             driver = SweepDriver(
                 settings=s,
                 space=space,

@@ -1,0 +1,65 @@
+"""The README's configuration reference, generated: `python -m arabic_pref.config` prints it.
+
+One source of truth for defaults: the Python API's default is the `DPOConfig` dataclass field; the CLI composes
+`conf/train.yaml`, whose default groups may set a field again. The table shows both where they differ and names
+the group that sets the CLI's value, so a reader knows which default applies where. A test keeps such differences
+to the model group's bundle (CPU-sized steps and lengths for the offline default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from arabic_pref.config import DPOConfig, _type_name
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def default_groups() -> dict[str, str]:
+    """The default option of each config group of conf/train.yaml (e.g. {"model": "tiny_qwen", ...})."""
+    defaults = OmegaConf.load(CONF_DIR / "train.yaml").defaults
+    return {k: v for entry in defaults if isinstance(entry, dict | typing.Mapping) for k, v in entry.items() if v}
+
+
+def group_settings() -> dict[str, tuple[str, object]]:
+    """Field -> (the default group option that sets it, the value), as the CLI composes them."""
+    top = OmegaConf.load(CONF_DIR / "train.yaml")
+    out: dict[str, tuple[str, object]] = {
+        k: ("conf/train.yaml", v) for k, v in OmegaConf.to_container(top).items() if k not in ("defaults", "hydra")
+    }
+    for group, option in default_groups().items():
+        path = CONF_DIR / group / f"{option}.yaml"
+        if path.is_file():
+            for key, value in OmegaConf.to_container(OmegaConf.load(path)).items():
+                if key != "defaults":
+                    out[key] = (f"{group}={option}", value)
+    return out
+
+
+MODEL_GROUP_FIELDS = tuple(k for k, (source, _) in group_settings().items() if source.startswith("model="))
+
+
+def markdown_reference() -> str:
+    hints = typing.get_type_hints(DPOConfig)
+    cli = group_settings()
+    lines = [
+        "| field | type | Python API default | CLI default, where it differs | meaning, range |",
+        "|---|---|---|---|---|",
+    ]
+    for f in dataclasses.fields(DPOConfig):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        kind = _type_name(hints[f.name]).replace(" | None", " or null")
+        shown = _show(default)
+        cli_value = ""
+        if f.name in cli and cli[f.name][1] != default:
+            cli_value = f"`{_show(cli[f.name][1])}` ({cli[f.name][0]})"
+        lines.append(f"| `{f.name}` | {kind} | `{shown}` | {cli_value} | {f.metadata['help'].replace('|', '/')} |")
+    return "\n".join(lines)
+
+
+def _show(value: object) -> object:
+    return "null" if value is None else value

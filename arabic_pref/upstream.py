@@ -1,0 +1,85 @@
+"""Every private name of another library that arabic-pref relies on, in one place, next to the versions it was read
+from (`pyproject.toml` pins the same ranges).
+
+Each function below wraps one private API, says why we need it, and is exercised by `tests/test_upstream.py`,
+which fails loudly when the upstream name or its behaviour changes: upgrading TRL, transformers, datasets, Hydra or
+bitsandbytes is this file's work. Nothing else in the package touches a private name of those libraries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+# The versions these seams were read from (the ranges of pyproject.toml).
+READ_FROM = {
+    "trl": "1.16",
+    "transformers": "5.24",
+    "datasets": "5.2",
+    "hydra-core": "1.3",
+    "bitsandbytes": "0.50",
+}
+
+
+# --- TRL: the fused LM-head log-prob function and its "compact" switch (arabic_pref.fast_logprob) ---
+def trl_logprob_seam() -> tuple[Any, Any]:
+    """(TRL's `_ChunkedLogProbFunction`, its `_use_triton` predicate), as `add_fused_lm_head` calls them.
+
+    TRL's fused LM head calls `trl.trainer.utils._ChunkedLogProbFunction.apply(...)` and scores only labelled
+    positions when `_use_triton(device)`; our CPU path replaces the first and turns the second on for CPUs.
+    """
+    import trl.trainer.utils as trl_utils
+
+    return trl_utils._ChunkedLogProbFunction, trl_utils._use_triton
+
+
+def set_trl_logprob_seam(function: Any, use_compact: Callable[[Any], bool]) -> None:
+    import trl.trainer.utils as trl_utils
+
+    trl_utils._ChunkedLogProbFunction = function
+    trl_utils._use_triton = use_compact
+
+
+# --- transformers: moving a collated batch to the trainer's device (arabic_pref.training.scoring) ---
+def prepare_inputs(trainer: Any, batch: dict) -> dict:
+    """`Trainer._prepare_inputs`: the device placement (and DeepSpeed/FSDP dtype handling) TRL's loss sees."""
+    return trainer._prepare_inputs(batch)
+
+
+# --- TRL: tokenizing an evaluation set the way the trainer's own eval set was ---
+def trl_prepare_dataset(trainer: Any, dataset: Any, name: str) -> Any:
+    """`trl.DPOTrainer._prepare_dataset`: the tokenization TRL applies to train/eval sets in its constructor.
+
+    Needed to score an evaluation set given after the trainer was built (`evaluate_model(ds)`, extra eval sets)
+    exactly like the trainer's own validation set.
+    """
+    return trainer._prepare_dataset(dataset, trainer.processing_class, trainer.args, name)
+
+
+# --- datasets: hashing tokenizers by digest in dataset fingerprints (arabic_pref.training.fingerprint) ---
+def register_datasets_reducer(cls: type, reducer: Callable[[Any, Any], None]) -> None:
+    """Teach `datasets`' fingerprint pickler (`datasets.utils._dill`) to reduce objects of `cls` with `reducer`."""
+    from datasets.utils._dill import Pickler, pklregister
+
+    if cls not in Pickler.dispatch:
+        pklregister(cls)(reducer)
+
+
+# --- Hydra: the exception a failed job raised (the sweeper plugin) ---
+def hydra_job_exception(job_return: Any) -> BaseException | None:
+    """The exception of a failed `JobReturn`; `JobReturn.return_value` re-raises it instead of returning it."""
+    value = job_return._return_value
+    return value if isinstance(value, BaseException) else None
+
+
+# --- bitsandbytes: 4-bit weights that stay trainable on CPU (BaseTrainer.setup_model) ---
+def keep_bnb_cpu_layout_trainable(model: Any) -> int:
+    """bitsandbytes 0.50 repacks 4-bit CPU weights for inference the first time a layer runs in eval mode (our
+    step-0 evaluation) and keeps that layout, whose kernel then fails in training; its per-layer flag
+    `support_avx512bf16_for_cpu` turns the repacking off. Returns how many layers were set."""
+    n = 0
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+            n += 1
+    return n

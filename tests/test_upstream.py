@@ -1,0 +1,72 @@
+"""The private names of other libraries we rely on (arabic_pref.upstream) still exist and still behave as read.
+
+Each test fails loudly on an upgrade that moves or changes one; fix arabic_pref/upstream.py, nothing else.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+
+from arabic_pref import upstream
+
+
+def test_trl_logprob_seam_is_what_the_fused_lm_head_calls():
+    import trl.trainer.utils as trl_utils
+    from trl.kernels import ChunkedLogProbFunction
+
+    function, use_triton = upstream.trl_logprob_seam()
+    assert function is ChunkedLogProbFunction
+    assert use_triton(torch.device("cpu")) is False  # CPU: every position scored, so we switch compact on
+    source = inspect.getsource(trl_utils)
+    assert "_ChunkedLogProbFunction.apply(" in source and "compact = _use_triton(" in source
+
+
+def test_trl_prepare_dataset_and_transformers_prepare_inputs_keep_their_signatures():
+    from transformers import Trainer
+    from trl import DPOTrainer
+
+    assert list(inspect.signature(DPOTrainer._prepare_dataset).parameters)[:5] == [
+        "self",
+        "dataset",
+        "processing_class",
+        "args",
+        "dataset_name",
+    ]
+    assert list(inspect.signature(Trainer._prepare_inputs).parameters) == ["self", "inputs"]
+
+
+def test_datasets_reducer_changes_fingerprints():
+    from datasets.fingerprint import Hasher
+
+    class Opaque:
+        def __init__(self, digest: str):
+            self.digest = digest
+            self.noise = object()  # unpicklable identity: without our reducer every instance hashes differently
+
+    def reduce(pickler, obj):
+        pickler.save_reduce(str, (obj.digest,), obj=obj)
+
+    upstream.register_datasets_reducer(Opaque, reduce)
+    assert Hasher.hash(Opaque("a")) == Hasher.hash(Opaque("a")) != Hasher.hash(Opaque("b"))
+
+
+def test_hydra_job_return_keeps_the_exception():
+    from hydra.core.utils import JobReturn, JobStatus
+
+    error = ValueError("boom")
+    ret = JobReturn(status=JobStatus.FAILED, _return_value=error)
+    assert upstream.hydra_job_exception(ret) is error
+    with pytest.raises(ValueError, match="boom"):
+        _ = ret.return_value
+    assert upstream.hydra_job_exception(JobReturn(status=JobStatus.COMPLETED, _return_value=0.5)) is None
+
+
+def test_bitsandbytes_cpu_layout_flag_exists_on_4bit_layers():
+    import bitsandbytes as bnb
+
+    layer = bnb.nn.Linear4bit(8, 8, compute_dtype=torch.float32)
+    model = torch.nn.Sequential(layer)
+    assert upstream.keep_bnb_cpu_layout_trainable(model) == 1 and layer.support_avx512bf16_for_cpu is False
