@@ -22,6 +22,9 @@ class MlflowMetricsCallback(TrainerCallback):
 class EvalObjectiveCallback(TrainerCallback):
     """After each evaluation: preference accuracy and mean reward margin, logged and passed to the hooks.
 
+    The per-pair log-probs come from TRL's own evaluation forward (`ArabicPrefDPOTrainer.eval_pair_scores`),
+    not from a second pass; a TRL trainer without that seam falls back to scoring the eval set. Every metric of
+    `arabic_pref.metrics.preference_metrics` is logged; the pair scores stay on `dpo_trainer.last_pair_scores`.
     The hooks (`DPOTrainer.evaluation_hooks`) are how a sweep trial reports its objective and gets pruned.
     """
 
@@ -29,13 +32,20 @@ class EvalObjectiveCallback(TrainerCallback):
         self.dpo_trainer = dpo_trainer
 
     def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        accuracy, margin = self.dpo_trainer.preference_scores()
-        self.dpo_trainer.last_scores = {"step": state.global_step, "accuracy": accuracy, "margin": margin}
-        if self.dpo_trainer.config.report_to == "mlflow":
+        from arabic_pref.metrics import preference_metrics
+
+        dpo = self.dpo_trainer
+        scores = getattr(dpo.trainer, "eval_pair_scores", None)
+        if not scores:  # no captured pairs (another TRL trainer): score the eval set
+            scores = dpo.score_pairs()
+        metrics = preference_metrics(scores, dpo.config.beta)
+        dpo.last_pair_scores = scores
+        accuracy, margin = metrics["preference_accuracy"], metrics["reward_margin"]
+        dpo.last_scores = {"step": state.global_step, "accuracy": accuracy, "margin": margin}
+        if dpo.config.report_to == "mlflow":
             import mlflow
 
             if mlflow.active_run() is not None:
-                metrics = {"preference_accuracy": accuracy, "reward_margin": margin}
                 tracking.log_metrics(metrics, step=state.global_step)
-        for hook in self.dpo_trainer.evaluation_hooks:
+        for hook in dpo.evaluation_hooks:
             hook(state.global_step, accuracy, margin)

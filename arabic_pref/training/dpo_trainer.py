@@ -95,9 +95,10 @@ class DPOTrainer(BaseTrainer):
     def create_trainer(self, dataset: Any, training_args: Any, callbacks: list | None) -> Any:
         """A configured `trl.DPOTrainer` on `dataset` ({"train", "validation"} of raw pairs)."""
         from peft import PeftModel
-        from trl import DPOTrainer as TRLDPOTrainer
 
         from arabic_pref import fast_logprob
+        from arabic_pref.training.ref_cache import reference_identity
+        from arabic_pref.training.trl_dpo import ArabicPrefDPOTrainer
 
         fast_logprob.install() if self.config.fast_cpu_logprob else fast_logprob.uninstall()
         self.setup_tokenizer()
@@ -112,7 +113,8 @@ class DPOTrainer(BaseTrainer):
         train = self._format_dataset(dataset["train"])
         validation = self._format_dataset(dataset["validation"]) if dataset.get("validation") is not None else None
         use_base_as_ref = isinstance(self.ref_model, AdapterDisabledReference)
-        self.trainer = TRLDPOTrainer(
+        cached_ref = reference_identity(self, training_args) if training_args.precompute_ref_log_probs else None
+        self.trainer = ArabicPrefDPOTrainer(
             model=self.model,
             ref_model=None if use_base_as_ref else self.ref_model,
             args=training_args,
@@ -121,6 +123,7 @@ class DPOTrainer(BaseTrainer):
             processing_class=self.tokenizer,
             callbacks=callbacks,
             peft_config=lora_config,
+            reference_identity=cached_ref,
         )
         self.logger.info("formatting: %s", ", ".join(f"{k}={v}" for k, v in sorted(self.format_counts.items())))
         self.model = self.trainer.model
@@ -266,6 +269,11 @@ class DPOTrainer(BaseTrainer):
             metrics = {k: v for k, v in last_eval.items() if k.startswith("eval_")}
             return metrics, self.last_scores["accuracy"], self.last_scores["margin"]
         metrics = trainer.evaluate()
+        if getattr(trainer, "eval_pair_scores", None):  # the pairs of that same forward pass: no second one
+            from arabic_pref.metrics import preference_metrics
+
+            found = preference_metrics(trainer.eval_pair_scores, self.config.beta)
+            return metrics, found["preference_accuracy"], found["reward_margin"]
         return metrics, *self.preference_scores()
 
 
