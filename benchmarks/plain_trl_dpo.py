@@ -73,7 +73,8 @@ def main() -> None:
         seed=a.seed,
         use_cpu=not torch.cuda.is_available(),
     )
-    lora = LoraConfig(r=a.lora_r, lora_alpha=2 * a.lora_r, lora_dropout=0.05, target_modules=["q_proj", "v_proj"])
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    lora = LoraConfig(r=a.lora_r, lora_alpha=2 * a.lora_r, lora_dropout=0.05, target_modules=targets)
     trainer = DPOTrainer(
         model=model,
         args=args,
