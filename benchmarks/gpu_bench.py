@@ -101,7 +101,7 @@ def _quantize_4bit(model):
                     child.in_features, child.out_features, bias=child.bias is not None,
                     compute_dtype=torch.bfloat16, quant_type="nf4", quant_storage=torch.uint8,
                 )  # fmt: skip
-                q.weight = bnb.nn.Params4bit(child.weight.data.cpu(), requires_grad=False, quant_type="nf4")
+                q.weight = bnb.nn.Params4bit(child.weight.data, requires_grad=False, quant_type="nf4")
                 if child.bias is not None:
                     q.bias = torch.nn.Parameter(child.bias.data, requires_grad=False)
                 setattr(module, child_name, q.cuda())
@@ -187,7 +187,11 @@ def run_arm(case: str, arm: str, tokenizer) -> dict:
 
             from arabic_pref.training.trl_dpo import ArabicPrefDPOTrainer
 
-            cls = ArabicPrefDPOTrainer if arm == "ours" else DPOTrainer
+            class PlainDPOTrainer(DPOTrainer):  # plain TRL; the synthetic pairs are token ids already
+                def _prepare_dataset(self, dataset, *args, **kwargs):
+                    return dataset
+
+            cls = ArabicPrefDPOTrainer if arm == "ours" else PlainDPOTrainer
             extra = {"reference_identity": f"gpu-bench-{case}"} if arm == "ours" else {}
             start = time.perf_counter()
             args = _args("dpo", batch, folder, arm == "ours")

@@ -31,6 +31,7 @@ def _trainer(tmp_path, **overrides) -> DPOTrainer:
         "output_dir": str(tmp_path / "out"),
         "report_to": "none",
         "max_train_samples": 8,
+        "per_device_train_batch_size": 4,  # 2 steps x 4 cover the 8 train pairs: their reference is precomputed
         "max_eval_samples": N_EVAL,
         "per_device_eval_batch_size": EVAL_BATCH,
         "eval_strategy": "steps",
