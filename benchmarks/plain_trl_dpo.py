@@ -33,6 +33,7 @@ def main() -> None:
     p.add_argument("--lora-r", type=int, default=16)
     p.add_argument("--output-dir", default="plain-trl-out")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--no-precompute", action="store_true", help="reference forward in every step (TRL's default)")
     a = p.parse_args()
 
     import torch
@@ -63,7 +64,7 @@ def main() -> None:
         per_device_train_batch_size=a.batch_size,
         per_device_eval_batch_size=a.eval_batch_size,
         max_length=a.max_length,
-        precompute_ref_log_probs=True,
+        precompute_ref_log_probs=not a.no_precompute,
         eval_strategy="steps" if a.eval_steps else "no",
         eval_steps=a.eval_steps or None,
         save_strategy="no",
