@@ -25,7 +25,7 @@ class DPOTrainer(BaseTrainer):
         if not isinstance(config, DPOConfig):
             raise TypeError(f"config must be a DPOConfig, got {type(config).__name__}")
         super().__init__(config, callbacks, run_tags)
-        self.metrics_callback = PreferenceMetricsCallback(self.preference_metrics)
+        self.metrics_callback = PreferenceMetricsCallback(self._evaluation_metrics)
 
     def _get_training_method(self) -> str:
         return "dpo"
@@ -67,9 +67,10 @@ class DPOTrainer(BaseTrainer):
     def create_trainer(self, dataset: Any, training_args: Any, callbacks: list | None) -> Any:
         """A configured `trl.DPOTrainer` on `dataset` ({"train", "validation"} of raw pairs)."""
         from peft import PeftModel
-        from trl import DPOTrainer as TRLDPOTrainer
 
         from arabic_pref import fast_logprob
+        from arabic_pref.training.ref_cache import reference_identity
+        from arabic_pref.training.trl_dpo import ArabicPrefDPOTrainer
 
         fast_logprob.install() if self.config.fast_cpu_logprob else fast_logprob.uninstall()
         self.setup_tokenizer()
@@ -84,7 +85,8 @@ class DPOTrainer(BaseTrainer):
         train = self._format_dataset(dataset["train"])
         validation = self._format_dataset(dataset["validation"]) if dataset.get("validation") is not None else None
         use_base_as_ref = isinstance(self.ref_model, AdapterDisabledReference)
-        self.trainer = TRLDPOTrainer(
+        cached_ref = reference_identity(self, training_args) if training_args.precompute_ref_log_probs else None
+        self.trainer = ArabicPrefDPOTrainer(
             model=self.model,
             ref_model=None if use_base_as_ref else self.ref_model,
             args=training_args,
@@ -93,6 +95,7 @@ class DPOTrainer(BaseTrainer):
             processing_class=self.tokenizer,
             callbacks=callbacks,
             peft_config=lora_config,
+            reference_identity=cached_ref,
         )
         self.logger.info("formatting: %s", ", ".join(f"{k}={v}" for k, v in sorted(self.format_counts.items())))
         self.model = self.trainer.model
@@ -146,6 +149,19 @@ class DPOTrainer(BaseTrainer):
         dataset = self._prepare_eval(eval_dataset) if eval_dataset is not None else trainer.eval_dataset
         scores = self.score_pairs(dataset)
         tags = {t: dataset[t] for t in self.config.eval_slices if t in dataset.column_names}
+        return preference_metrics(scores, self.config.beta) | slice_metrics(scores, tags)
+
+    def _evaluation_metrics(self) -> dict[str, float]:
+        """The preference metrics of the evaluation that just ran, from the pairs of its own forward pass."""
+        from arabic_pref.metrics import preference_metrics, slice_metrics
+
+        trainer = self.trainer
+        scores = getattr(trainer, "eval_pair_scores", None)
+        if not scores:  # a TRL trainer without our capture seam: score the eval set
+            return self.preference_metrics()
+        dataset = getattr(trainer, "evaluated_dataset", None) or trainer.eval_dataset
+        columns = dataset.column_names if len(dataset) == len(scores) else []
+        tags = {t: dataset[t] for t in self.config.eval_slices if t in columns}
         return preference_metrics(scores, self.config.beta) | slice_metrics(scores, tags)
 
     def score_pairs(self, eval_dataset: Any = None) -> Any:

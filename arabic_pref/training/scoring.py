@@ -1,9 +1,15 @@
 """Per-pair implicit rewards beta * (log pi(y|x) - log pi_ref(y|x)), scored the way TRL scores them.
 
-TRL only logs batch means, but preference accuracy with ties counted as half (and, later, per-dialect
-slices) needs every pair's rewards. We reuse TRL's tokenized eval dataset, its collator and its fused LM head
-forward, so the numbers are the ones TRL's loss sees; the reference is the adapter-disabled base under LoRA
-or the separate frozen reference model otherwise.
+TRL only logs batch means, but preference accuracy with ties counted as half (and per-dialect slices) needs
+every pair's rewards. Evaluations inside training get them from TRL's own evaluation forward (see
+`trl_dpo.ArabicPrefDPOTrainer.eval_pair_scores`); this module scores a dataset outside TRL's evaluation (step 0,
+extra evaluation sets). We reuse TRL's tokenized eval dataset, its collator and its fused LM head (log-probs only),
+so the numbers are the ones TRL's loss sees; the reference log-probs come from the dataset's cached columns, or
+from the adapter-disabled base under LoRA / the separate frozen reference otherwise.
+
+When the policy provably equals its reference (LoRA adapters whose B matrices are all zero, as at step 0, or a
+full fine-tune whose weights are bitwise those of the reference), the policy's log-probs *are* the reference's:
+no forward runs, and every pair is an exact tie (accuracy 0.5), whatever batching computed the cached values.
 """
 
 from __future__ import annotations
@@ -20,15 +26,18 @@ from arabic_pref.metrics import PairScores
 
 def _sequence_logps(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Summed log-probs of the completion tokens of each row (TRL's fused LM head, TRL's masking)."""
+    from arabic_pref.training.trl_dpo import lean_fused_head
+
     completion_mask = batch["completion_mask"]
     labels = batch["input_ids"].masked_fill(completion_mask == 0, -100)
-    out = model(
-        input_ids=batch["input_ids"],
-        attention_mask=batch["attention_mask"],
-        labels=labels,
-        fused_lm_head=True,
-        use_cache=False,
-    )
+    with lean_fused_head():
+        out = model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            labels=labels,
+            fused_lm_head=True,
+            use_cache=False,
+        )
     seq_len = completion_mask.size(1) - 1
     return out.log_probs[:, -seq_len:].sum(dim=1)
 
@@ -42,6 +51,28 @@ def _reference_context(trainer: Any) -> tuple[Any, Any]:
     return trainer.ref_model or trainer.model, contextlib.nullcontext()
 
 
+def policy_is_reference(trainer: Any) -> bool:
+    """True when the policy's log-probs are exactly its reference's (checked on the weights, not assumed)."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if trainer.ref_model is None and is_peft_model(model):
+        if "ref" in model.peft_config or any(getattr(c, "modules_to_save", None) for c in model.peft_config.values()):
+            return False
+        lora_b = [p for n, p in model.named_parameters() if "lora_B" in n or "lora_embedding_B" in n]
+        return bool(lora_b) and all(not p.any() for p in lora_b)
+    ref = trainer.ref_model
+    if ref is None or trainer.state.global_step > 0:
+        return False
+    ref = trainer.accelerator.unwrap_model(ref)
+    ours, theirs = dict(model.named_parameters()), dict(ref.named_parameters())
+    if ours.keys() != theirs.keys():
+        return False
+    return all(
+        a.shape == b.shape and a.dtype == b.dtype and torch.equal(a, b.to(a.device))
+        for n, a in ours.items()
+        for b in [theirs[n]]
+    )
+
+
 @torch.no_grad()
 def pair_scores(trainer: Any, dataset: Any = None) -> PairScores:
     """Policy and reference log-probs and response lengths of every pair of `dataset` (default: the eval set)."""
@@ -50,12 +81,14 @@ def pair_scores(trainer: Any, dataset: Any = None) -> PairScores:
     model.eval()
     scores = PairScores()
     try:
+        identical = policy_is_reference(trainer)
         for batch in trainer.get_eval_dataloader(dataset):
             batch = trainer._prepare_inputs(batch)
-            policy = _sequence_logps(model, batch)
             if "ref_chosen_logps" in batch:
                 reference = torch.cat([batch["ref_chosen_logps"], batch["ref_rejected_logps"]])
+                policy = reference if identical else _sequence_logps(model, batch)
             else:
+                policy = _sequence_logps(model, batch)
                 ref_module, ctx = _reference_context(trainer)
                 with ctx:
                     reference = _sequence_logps(ref_module, batch)

@@ -1,0 +1,179 @@
+"""A sweep of arabic-pref against the same points run as plain-TRL processes, side by side on one machine.
+
+    python benchmarks/sweep_vs_trl.py --workload tiny --trials 4 --steps 20
+    python benchmarks/sweep_vs_trl.py --workload compute --trials 3 --steps 10
+
+Arm 1: `python -m arabic_pref.train -m sweep=beta_lr_loss` with N trials (pruning off, so both arms do the same
+work), starting from an empty reference/tokenized-data cache. Arm 2: for each point the sweep tried (loss type,
+beta, learning rate), one `benchmarks/plain_trl_dpo.py` process, as a TRL user scripts a scan. Same model
+folder, same train/validation pairs (written once to a folder both read), same steps, batch and lengths.
+Prints wall time, the ratio, peak RSS (the largest process of each arm) and the best objective of each arm
+(ours: preference accuracy, ties 1/2; TRL: eval_rewards/accuracies, ties 0; equal when there are no ties).
+
+Workloads:
+- `tiny`: the default tiny Qwen2 (hidden 64, 2 layers, Qwen2.5's 151,665-token vocabulary), shipped pairs.
+- `compute`: a Qwen2-shaped model (hidden 512, 8 layers, intermediate 1536, seeded random weights) on the ARCD
+  pairs in ../shared/data when present (long prompts, so the transformer layers carry most of the FLOPs of a
+  sequence), the shipped pairs otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_ARCD = ROOT.parent / "shared" / "data" / "arcd_pairs_train.jsonl"
+WORKLOADS = {
+    "tiny": {"max_length": 112, "max_prompt_length": 48, "batch": 8, "eval_batch": 32, "train": 160, "eval": 64},
+    "compute": {"max_length": 192, "max_prompt_length": 160, "batch": 4, "eval_batch": 16, "train": 40, "eval": 16},
+}
+COMPUTE_DIMS = {"hidden_size": 512, "intermediate_size": 1536, "num_hidden_layers": 8, "num_attention_heads": 8}
+
+
+def model_folder(workload: str) -> Path:
+    from arabic_pref.embedded import cache_root, ensure_tiny_qwen
+
+    tiny = ensure_tiny_qwen()
+    if workload == "tiny":
+        return tiny
+    target = cache_root() / "bench-qwen2-h512-l8"
+    if not (target / "config.json").exists():
+        import torch
+        from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+        base = Qwen2Config.from_pretrained(tiny)
+        config = Qwen2Config(**{**base.to_dict(), **COMPUTE_DIMS, "num_key_value_heads": 2})
+        torch.manual_seed(1234)
+        model = Qwen2ForCausalLM(config)
+        staging = Path(tempfile.mkdtemp(dir=target.parent))
+        model.save_pretrained(staging)
+        AutoTokenizer.from_pretrained(tiny).save_pretrained(staging)
+        staging.rename(target)
+    return target
+
+
+def write_pairs(workload: str, folder: Path) -> str:
+    """The train/validation split both arms use, as our loader makes it, written as JSONL."""
+    from arabic_pref.data import load_preference_data
+
+    source = str(SHARED_ARCD) if workload == "compute" and SHARED_ARCD.exists() else "builtin:arabic-sample"
+    data = load_preference_data(source, validation_split=0.1, seed=42)
+    w = WORKLOADS[workload]
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("train", data.train[: w["train"]]), ("validation", data.validation[: w["eval"]])):
+        with open(folder / f"{name}.jsonl", "w", encoding="utf-8") as f:
+            for r in rows:
+                f.write(json.dumps({k: r[k] for k in ("prompt", "chosen", "rejected")}, ensure_ascii=False) + "\n")
+    return source
+
+
+def timed(cmd: list[str], env: dict, log: Path) -> tuple[float, float, int]:
+    """(wall s, peak RSS MiB, exit code) of one child process."""
+    start = time.perf_counter()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=log.parent, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return time.perf_counter() - start, usage.ru_maxrss / 1024, proc.returncode
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--workload", choices=sorted(WORKLOADS), default="tiny")
+    p.add_argument("--trials", type=int, default=4)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--train-pairs", type=int, default=None, help="override the workload's train pairs")
+    p.add_argument("--out", default=None)
+    a = p.parse_args()
+    w = WORKLOADS[a.workload]
+    if a.train_pairs:
+        w["train"] = a.train_pairs
+    out = Path(a.out or tempfile.mkdtemp(prefix=f"sweep-vs-trl-{a.workload}-")).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    model = model_folder(a.workload)
+    source = write_pairs(a.workload, out / "pairs")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env |= {"ARABIC_PREF_CACHE": str(out / "cold-cache"), "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1"}
+    eval_steps = max(1, a.steps // 2)
+
+    storage = f"sqlite:///{out}/optuna.db"
+    ours_cmd = [sys.executable, "-m", "arabic_pref.train", "-m", "sweep=beta_lr_loss"]
+    ours_cmd += [
+        f"hydra.sweeper.n_trials={a.trials}",
+        f"hydra.sweeper.storage={storage}",
+        "hydra.sweeper.study_name=bench",
+        "hydra.sweeper.pruner=null",
+        f"hydra.sweep.dir={out}/sweep",
+        f"model_name={model}",
+        "data=jsonl",
+        f"dataset_path={out / 'pairs'}",
+        f"max_steps={a.steps}",
+        f"eval_steps={eval_steps}",
+        f"max_length={w['max_length']}",
+        f"max_prompt_length={w['max_prompt_length']}",
+        f"per_device_train_batch_size={w['batch']}",
+        f"per_device_eval_batch_size={w['eval_batch']}",
+        f"tracking_uri=sqlite:///{out}/mlflow.db",
+    ]
+    ours_wall, ours_rss, rc = timed(ours_cmd, env, out / "ours.log")
+    if rc:
+        sys.exit(f"our sweep failed (exit {rc}); see {out / 'ours.log'}")
+
+    import optuna
+
+    study = optuna.load_study(study_name="bench", storage=storage)
+    points = [
+        {
+            "loss": t.user_attrs.get("loss_type", t.params.get("loss")),
+            "beta": float(t.user_attrs.get("config_beta", t.user_attrs.get("beta", 0.1))),
+            "lr": float(t.params["learning_rate"]),
+            "objective": t.value,
+        }
+        for t in study.trials
+        if t.state == optuna.trial.TrialState.COMPLETE
+    ]
+
+    plain_wall, plain_rss, plain = 0.0, 0.0, []
+    for i, point in enumerate(points):
+        cmd = [sys.executable, str(ROOT / "benchmarks" / "plain_trl_dpo.py"), "--model", str(model)]
+        cmd += ["--data", str(out / "pairs"), "--loss", point["loss"], "--beta", repr(point["beta"])]
+        cmd += ["--lr", repr(point["lr"]), "--max-steps", str(a.steps), "--batch-size", str(w["batch"])]
+        cmd += ["--eval-batch-size", str(w["eval_batch"]), "--max-length", str(w["max_length"])]
+        cmd += ["--output-dir", str(out / f"plain-{i}")]
+        wall, rss, rc = timed(cmd, env, out / f"plain-{i}.log")
+        if rc:
+            sys.exit(f"plain TRL point {i} failed (exit {rc}); see {out / f'plain-{i}.log'}")
+        line = next(x for x in (out / f"plain-{i}.log").read_text().splitlines() if x.startswith("RESULT "))
+        plain.append(json.loads(line[len("RESULT ") :]))
+        plain_wall, plain_rss = plain_wall + wall, max(plain_rss, rss)
+
+    result = {
+        "workload": a.workload,
+        "data": source,
+        "model": str(model),
+        "trials": len(points),
+        "steps": a.steps,
+        "ours_wall_s": round(ours_wall, 1),
+        "plain_trl_wall_s": round(plain_wall, 1),
+        "ratio": round(ours_wall / plain_wall, 3),
+        "ours_peak_rss_mib": round(ours_rss),
+        "plain_trl_peak_rss_mib": round(plain_rss),
+        "ours_best_objective": max(pt["objective"] for pt in points),
+        "plain_trl_best_objective": max(r["objective"] for r in plain),
+        "points": [{**pt, "plain_objective": r["objective"]} for pt, r in zip(points, plain, strict=True)],
+        "cpu_count": os.cpu_count(),
+        "folder": str(out),
+    }
+    (out / "result.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
