@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from arabic_pref import tracking
+from arabic_pref import distributed, tracking
 from arabic_pref.config import DPOConfig
 from arabic_pref.metadata import METADATA_FILE, build_dpo_metadata, read_dpo_metadata
 from arabic_pref.training.base_trainer import BaseTrainer
@@ -222,11 +222,12 @@ class DPOTrainer(BaseTrainer):
             if run is not None:
                 tracking.log_metrics({"preference_accuracy": final_acc, "reward_margin": final_margin}, step=step)
             self.save_model()
-            if c.merge_adapter:
+            if c.merge_adapter and distributed.is_main_process():
                 self.merge_and_save()
             if run is not None:
                 tracking.log_json_artifact(read_dpo_metadata(self.output_dir), METADATA_FILE)
                 tracking.log_json_artifact(c.to_dict(), "config.json")
+        self.run_id = distributed.broadcast(self.run_id)  # every rank reports the main process's run
         return {
             "preference_accuracy_start": start_acc,
             "preference_accuracy": final_acc,

@@ -57,10 +57,12 @@ def pair_rewards(trainer: Any, dataset: Any = None) -> tuple[list[float], list[f
                 ref_module, ctx = _reference_context(trainer)
                 with ctx:
                     reference = _sequence_logps(ref_module, batch)
-            rewards = (trainer.beta * (policy - reference)).float().cpu()
-            c, r = rewards.chunk(2)
-            chosen.extend(c.tolist())
-            rejected.extend(r.tolist())
+            rewards = (trainer.beta * (policy - reference)).float()
+            # every rank scores its shard; gather_for_metrics drops the padding of an uneven last batch,
+            # so each validation pair counts exactly once whatever the number of processes
+            c, r = trainer.accelerator.gather_for_metrics(tuple(part.contiguous() for part in rewards.chunk(2)))
+            chosen.extend(c.cpu().tolist())
+            rejected.extend(r.cpu().tolist())
     finally:
         model.train(was_training)
     return chosen, rejected
