@@ -98,6 +98,8 @@ def test_two_workers_one_killed_share_one_postgres_study_and_one_mlflow_server(t
         assert [t.number for t in trials if t.state != TrialState.COMPLETE] == [victim_trial]
         assert len(trials) == 4 and all(t.state != TrialState.RUNNING for t in trials)
         assert {t.user_attrs["worker"].rsplit(":", 1)[1] for t in trials} == {str(survivor.pid), str(victim.pid)}
+        # same command and sampler seed on both workers, yet no parameters drawn twice
+        assert len({tuple(sorted(t.params.items())) for t in trials}) == len(trials)
 
         parents, children = _runs(tracking_uri)
         assert len(parents) == 1  # one parent run for the study, though both workers started together

@@ -19,6 +19,7 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 WORKER_ATTR = "worker"  # host:pid of the worker that ran a trial
 
@@ -78,3 +79,35 @@ def _file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class WorkerSeeds:
+    """A seeded sampler per worker that does not repeat the other workers' proposals.
+
+    Every worker starts with the same command, so with `sampler.seed` set they would all draw the same parameters
+    in the same order (and a worker resuming a study would redraw those of its finished trials). When trials
+    not asked by this worker have appeared since its last ask, the sampler is rebuilt with seed + the number of
+    trials in the study; that number is read under the study lock, so two workers never reseed alike. One worker
+    on a fresh study never reseeds: its sequence is the plain seeded one.
+    """
+
+    def __init__(self, sampler_config: Any):
+        self.config = sampler_config
+        self.base_seed = sampler_config.get("seed") if sampler_config is not None else None
+        self.own: set[int] = set()
+        self.others_seen = 0
+
+    def reseed(self, study: Any) -> None:
+        """Call under the study lock, before `study.ask()`."""
+        if self.base_seed is None:
+            return
+        total = len(study.get_trials(deepcopy=False))
+        others = total - len(self.own)
+        if others != self.others_seen:
+            from hydra.utils import instantiate
+
+            self.others_seen = others
+            study.sampler = instantiate(self.config, seed=int(self.base_seed) + total)
+
+    def asked(self, trial: Any) -> None:
+        self.own.add(trial.number)

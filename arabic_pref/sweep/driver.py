@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 from arabic_pref import tracking
 from arabic_pref.config import ConfigError
-from arabic_pref.sweep.coordination import WORKER_ATTR, study_lock, worker_id
+from arabic_pref.sweep.coordination import WORKER_ATTR, WorkerSeeds, study_lock, worker_id
 from arabic_pref.sweep.space import SearchSpace, to_overrides
 from arabic_pref.sweep.study import (
     ERROR_ATTR,
@@ -86,6 +86,7 @@ class SweepDriver:
             parent = report.open_parent_run(self.tracking_uri, self.experiment_name, study, self.description)
         status = "FAILED"
         results: list = []
+        seeds = WorkerSeeds(s.get("sampler"))
         try:
             while True:
                 self._fail_interrupted(report)  # trials of dead workers, before each new ask
@@ -93,7 +94,11 @@ class SweepDriver:
                     free = s.n_trials - len(finished_trials(study)) - len(running_trials(study))
                     if len(finished_trials(study)) >= s.n_trials or len(failed_trials(study)) >= s.max_failures:
                         break
-                    trials = [study.ask() for _ in range(min(s.n_jobs, max(free, 0)))]
+                    trials = []
+                    for _ in range(min(s.n_jobs, max(free, 0))):
+                        seeds.reseed(study)
+                        trials.append(study.ask())
+                        seeds.asked(trials[-1])
                     for trial in trials:  # a first heartbeat now: a worker dying before its job starts is seen
                         self.storage.record_heartbeat(trial._trial_id)
                         trial.set_user_attr(WORKER_ATTR, worker_id())
