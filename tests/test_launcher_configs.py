@@ -60,3 +60,29 @@ def test_slurm_launcher_config_composes_on_submitit():
     launcher = cfg.hydra.launcher
     assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
     assert launcher.gpus_per_node == 1 and launcher.timeout_min == 120
+
+
+@pytest.mark.slow
+def test_sweep_trials_run_as_submitit_jobs_with_its_local_executor(tmp_path):
+    """The SLURM launcher's plugin, with submitit's local executor: trials run as submitted jobs."""
+    import optuna
+    from mlflow.tracking import MlflowClient
+    from optuna.trial import TrialState
+
+    from tests.conftest import run_cli
+
+    result = run_cli(
+        ["-m", "sweep=smoke", "max_steps=2", "eval_steps=2", "max_length=64", "max_prompt_length=40"]
+        + ["max_train_samples=8", "max_eval_samples=8", "per_device_train_batch_size=2"]
+        + ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=15", "hydra.sweeper.n_trials=1"]
+        + ["hydra.sweeper.pruner=null"],
+        cwd=tmp_path,
+        timeout=900,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    study = optuna.load_study(study_name="smoke", storage=f"sqlite:///{tmp_path}/optuna.db")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE]
+    assert list(tmp_path.rglob(".submitit/*/*_result.pkl"))  # the trial ran as a submitit job
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("arabic-pref").experiment_id])
+    assert sorted(r.data.tags.get("trial_state", "parent") for r in runs) == ["COMPLETE", "parent"]
