@@ -120,6 +120,6 @@ def load_tokenizer(source: str) -> Any:
 
 
 def _default_device() -> str:
-    import torch
+    from arabic_pref.distributed import local_device
 
-    return "cuda:0" if torch.cuda.is_available() else "cpu"
+    return local_device()  # cuda:<LOCAL_RANK> under torchrun/accelerate: each process's own GPU

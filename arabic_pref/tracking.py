@@ -33,13 +33,16 @@ def resolve_tracking_uri(uri: str | None) -> str:
 
 
 def artifact_location(uri: str) -> str | None:
-    """Artifacts of a SQLite store live in `mlartifacts/` beside the database file."""
+    """Artifacts of a SQLite store live in `mlartifacts/` beside the database file; any other store (a tracking
+    server with served artifacts, a database shared by machines) keeps its own default location."""
     if uri.startswith("sqlite:///"):
         return (Path(uri.removeprefix("sqlite:///")).parent / ARTIFACT_DIR).as_uri()
     return None
 
 
 def ui_command(uri: str) -> str:
+    if uri.startswith(("http://", "https://")):  # a tracking server: its own UI
+        return f"browse {uri}"
     loc = artifact_location(uri)
     extra = f" --artifacts-destination {loc}" if loc else ""
     return f"mlflow ui --backend-store-uri {uri}{extra}"

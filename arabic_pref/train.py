@@ -50,7 +50,10 @@ def train(cfg: DictConfig | DPOConfig, trial: Any = None) -> dict[str, Any]:
 def _prepared_trainer(cfg: DictConfig | DPOConfig, **trainer_kwargs: Any) -> Any:
     """A DPOTrainer whose config, data and model source were checked, before anything heavy loads."""
     config = to_dpo_config(cfg)
+    from arabic_pref.distributed import align_config
     from arabic_pref.training.dpo_trainer import create_dpo_trainer
+
+    align_config(config)  # torchrun / accelerate launch: rank 0's output_dir, settings that work across ranks
 
     trainer = create_dpo_trainer(config, **trainer_kwargs)
     trainer.training_args = trainer.get_training_arguments()  # the one road to TRL: every check, once
@@ -125,7 +128,10 @@ def main(cfg: DictConfig) -> float:
         if trial is not None:
             raise  # inside a sweep: the sweeper records the trial as failed and goes on
         sys.exit(EXIT_CONFIG_ERROR)
-    print_summary(summary)
+    from arabic_pref.distributed import is_main_process
+
+    if is_main_process():
+        print_summary(summary)
     return summary[trial.objective if trial is not None else "preference_accuracy"]
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.servers import postgres_server  # noqa: F401  (one PostgreSQL server for the session)
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 # Fast settings that still run the real stack: a few steps, short sequences, a few validation pairs.

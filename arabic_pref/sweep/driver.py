@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from optuna.trial import TrialState
 from arabic_pref import tracking
 from arabic_pref.config import ConfigError
 from arabic_pref.metrics import OBJECTIVES
+from arabic_pref.sweep.coordination import WORKER_ATTR, WorkerSeeds, study_lock, worker_id
 from arabic_pref.sweep.space import SearchSpace, to_overrides
 from arabic_pref.sweep.study import (
     ERROR_ATTR,
@@ -29,6 +31,7 @@ from arabic_pref.sweep.study import (
     finished_trials,
     make_storage,
     resolve_storage,
+    running_trials,
 )
 
 log = logging.getLogger("arabic_pref.sweep")
@@ -52,7 +55,12 @@ class SweepDriver:
         self.s = settings
         self.space = space
         self.storage_url = resolve_storage(settings.storage)
-        self.storage = make_storage(self.storage_url, settings.heartbeat_interval, settings.grace_period)
+        self.storage = make_storage(
+            self.storage_url,
+            settings.heartbeat_interval,
+            settings.grace_period,
+            int(settings.get("retry_stale_trials", 0) or 0),
+        )
         self.study = optuna.create_study(
             storage=self.storage,
             study_name=settings.study_name,
@@ -71,23 +79,32 @@ class SweepDriver:
         }
 
     def run(self, launch: Callable[[list[list[str]]], list[tuple[str, Any]]], report: Any) -> list:
+        """Trials until `n_trials` are finished across all workers of the study (arabic_pref.sweep.coordination)."""
         s, study = self.s, self.study
-        interrupted = fail_interrupted(study)
-        if interrupted:
-            log.warning(
-                "trials %s were left running by a dead process: marked FAIL (not counted)",
-                [t.number for t in interrupted],
-            )
-        report.fail_child_runs(self.tracking_uri, self.experiment_name, s.study_name, [t.number for t in interrupted])
-        parent = report.open_parent_run(self.tracking_uri, self.experiment_name, study, self.description)
+        self._fail_interrupted(report)
+        with study_lock(self.storage_url, s.study_name):  # one parent run even when workers start together
+            parent = report.open_parent_run(self.tracking_uri, self.experiment_name, study, self.description)
         status = "FAILED"
         results: list = []
+        seeds = WorkerSeeds(s.get("sampler"))
         try:
             while True:
-                remaining = s.n_trials - len(finished_trials(study))
-                if remaining <= 0 or len(failed_trials(study)) >= s.max_failures:
-                    break
-                trials = [study.ask() for _ in range(min(s.n_jobs, remaining))]
+                self._fail_interrupted(report)  # trials of dead workers, before each new ask
+                with study_lock(self.storage_url, s.study_name):  # count and ask as one step across workers
+                    free = s.n_trials - len(finished_trials(study)) - len(running_trials(study))
+                    if len(finished_trials(study)) >= s.n_trials or len(failed_trials(study)) >= s.max_failures:
+                        break
+                    trials = []
+                    for _ in range(min(s.n_jobs, max(free, 0))):
+                        seeds.reseed(study)
+                        trials.append(study.ask())
+                        seeds.asked(trials[-1])
+                    for trial in trials:  # a first heartbeat now: a worker dying before its job starts is seen
+                        self.storage.record_heartbeat(trial._trial_id)
+                        trial.set_user_attr(WORKER_ATTR, worker_id())
+                if not trials:  # the remaining trials run on other workers: wait until they finish or go stale
+                    time.sleep(s.heartbeat_interval)
+                    continue
                 batch = [to_overrides(self.space.suggest(t)) + [f"sweep_trial_id={t._trial_id}"] for t in trials]
                 for trial, overrides in zip(trials, batch, strict=True):
                     log.info("trial %d: %s", trial.number, " ".join(overrides[:-1]))
@@ -115,6 +132,16 @@ class SweepDriver:
             report.finalize_parent_run(self.tracking_uri, parent, study, status)
         self._print_best(parent)
         return results
+
+    def _fail_interrupted(self, report: Any) -> None:
+        interrupted = fail_interrupted(self.study)
+        if interrupted:
+            log.warning(
+                "trials %s were left running by a dead process: marked FAIL (not counted)",
+                [t.number for t in interrupted],
+            )
+        numbers = [t.number for t in interrupted]
+        report.fail_child_runs(self.tracking_uri, self.experiment_name, self.s.study_name, numbers)
 
     def _tell(self, trial: optuna.Trial, kind: str, value: Any) -> None:
         if kind == "ok" and isinstance(value, int | float) and math.isfinite(value):

@@ -33,13 +33,26 @@ def resolve_storage(url: str | None) -> str:
     return url
 
 
-def make_storage(url: str, heartbeat_interval: int | None = None, grace_period: int | None = None) -> Any:
-    from optuna.storages import RDBStorage
+def make_storage(
+    url: str, heartbeat_interval: int | None = None, grace_period: int | None = None, retry_stale_trials: int = 0
+) -> Any:
+    """Optuna's RDB storage; `retry_stale_trials` > 0 requeues a trial whose worker died (up to that many times)."""
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
-    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    retry = RetryHeartbeatStaleTrialCallback(max_retry=retry_stale_trials) if retry_stale_trials else None
     return RDBStorage(
-        url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval, grace_period=grace_period
+        url,
+        engine_kwargs=engine_kwargs,
+        heartbeat_interval=heartbeat_interval,
+        grace_period=grace_period,
+        heartbeat_stale_trial_callback=retry,
     )
+
+
+def running_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Trials in flight, on this worker or another (a dead worker's stop counting once marked stale)."""
+    return study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
 
 
 def is_finished(trial: FrozenTrial) -> bool:

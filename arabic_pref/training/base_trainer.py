@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from arabic_pref import tracking
+from arabic_pref import distributed, tracking
 from arabic_pref.config import DPOConfig
 from arabic_pref.data import PreferenceData, load_preference_data
 from arabic_pref.metadata import METADATA_FILE, read_dpo_metadata, write_dpo_metadata
@@ -145,7 +145,7 @@ class BaseTrainer:
         import mlflow
 
         c = self.config
-        if c.report_to != "mlflow":
+        if c.report_to != "mlflow" or not distributed.is_main_process():  # one run, opened by the main process
             return contextlib.nullcontext()
         if mlflow.active_run() is not None and self.run_id == mlflow.active_run().info.run_id:
             return contextlib.nullcontext(mlflow.active_run())
@@ -176,10 +176,15 @@ class BaseTrainer:
     # --- persistence ---
     def save_model(self, output_dir: str | None = None) -> None:
         """Weights (or LoRA adapter), tokenizer, generation config, then the metadata file (atomic, last)."""
-        from arabic_pref.training.persistence import publish_pretrained
+        from arabic_pref.training.persistence import publish_pretrained, publish_with_trainer
 
         target = Path(output_dir or self.config.output_dir)
-        publish_pretrained(self.trainer.model if self.trainer is not None else self.model, self.tokenizer, target)
+        if distributed.is_distributed() and self.trainer is not None:
+            publish_with_trainer(self.trainer, target)  # every rank joins; only the main process writes
+            if not distributed.is_main_process():
+                return
+        else:
+            publish_pretrained(self.trainer.model if self.trainer is not None else self.model, self.tokenizer, target)
         write_dpo_metadata(target, self.training_metadata())
         self.logger.info("model and %s saved to %s", METADATA_FILE, target)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from arabic_pref import tracking
+from arabic_pref import distributed, tracking
 from arabic_pref.config import DPOConfig
 from arabic_pref.metadata import METADATA_FILE, build_dpo_metadata, read_dpo_metadata
 from arabic_pref.training.base_trainer import BaseTrainer
@@ -232,11 +232,12 @@ class DPOTrainer(BaseTrainer):
             step = trainer.state.global_step
             eval_metrics, final = self._final_evaluation(trainer, step)  # logged by our metrics callback
             self.save_model()
-            if c.merge_adapter:
+            if c.merge_adapter and distributed.is_main_process():
                 self.merge_and_save()
             if run is not None:
                 tracking.log_json_artifact(read_dpo_metadata(self.output_dir), METADATA_FILE)
                 tracking.log_json_artifact(c.to_dict(), "config.json")
+        self.run_id = distributed.broadcast(self.run_id)  # every rank reports the main process's run
         return {
             **final,
             "preference_accuracy_start": start["preference_accuracy"],

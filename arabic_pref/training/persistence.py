@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -48,3 +49,31 @@ def adapter_base_name(path: Path, metadata: dict) -> str:
     from peft import PeftConfig
 
     return PeftConfig.from_pretrained(str(path)).base_model_name_or_path
+
+
+def publish_with_trainer(trl_trainer: Any, target: Path) -> None:
+    """Multi-process save: called on every rank, through the trainer's own save.
+
+    `Trainer.save_model` gathers ZeRO-3 and FSDP shards (a collective every rank must join) and writes on the
+    main process only; it writes into a staging folder named by rank 0, and rank 0 moves the files into place
+    as `publish_pretrained` does, so the save stays atomic.
+    """
+    from arabic_pref import distributed
+
+    main = distributed.is_main_process()
+    if main:
+        target.mkdir(parents=True, exist_ok=True)
+    staging = Path(distributed.broadcast(tempfile.mkdtemp(prefix=".saving-", dir=target) if main else None))
+    try:
+        trl_trainer.save_model(str(staging))
+        if main:
+            (staging / "training_args.bin").unlink(missing_ok=True)  # the same files as a one-process save
+            generation_config = getattr(trl_trainer.model, "generation_config", None)
+            if generation_config is not None:
+                generation_config.save_pretrained(staging)
+            for item in sorted(staging.iterdir()):
+                os.replace(item, target / item.name)
+    finally:
+        if main:
+            shutil.rmtree(staging, ignore_errors=True)
+    distributed.wait_for_everyone()  # no rank reads the folder before it is complete

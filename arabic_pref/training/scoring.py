@@ -93,12 +93,11 @@ def pair_scores(trainer: Any, dataset: Any = None) -> PairScores:
                 with ctx:
                     reference = _sequence_logps(ref_module, batch)
             tokens = batch["completion_mask"][:, 1:].sum(dim=1)
-            p_c, p_r = policy.float().cpu().chunk(2)
-            r_c, r_r = reference.float().cpu().chunk(2)
-            n_c, n_r = tokens.cpu().chunk(2)
-            scores.extend(
-                PairScores(p_c.tolist(), p_r.tolist(), r_c.tolist(), r_r.tolist(), n_c.tolist(), n_r.tolist())
-            )
+            parts = (*policy.float().chunk(2), *reference.float().chunk(2), *tokens.chunk(2))
+            # every rank scores its shard; gather_for_metrics drops the padding of an uneven last batch,
+            # so each validation pair counts exactly once whatever the number of processes
+            gathered = trainer.accelerator.gather_for_metrics(tuple(part.contiguous() for part in parts))
+            scores.extend(PairScores(*(t.cpu().tolist() for t in gathered)))
     finally:
         model.train(was_training)
     return scores

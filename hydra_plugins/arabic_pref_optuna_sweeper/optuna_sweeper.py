@@ -42,6 +42,8 @@ class ArabicPrefOptunaSweeperConf:
     max_failures: int = 3  # trials that raised, after which the sweep stops
     heartbeat_interval: int = 10
     grace_period: int = 30
+    # > 0: a trial whose worker died is run again, up to this many times (Optuna's RetryHeartbeatStaleTrialCallback)
+    retry_stale_trials: int = 0
     params: dict[str, str] = field(default_factory=dict)
     conditional_params: dict[str, Any] = field(default_factory=dict)
 
