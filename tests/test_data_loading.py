@@ -247,3 +247,22 @@ def test_parquet_and_csv_files_read_like_jsonl_and_name_a_bad_row(tmp_path):
     (tmp_path / "cols.csv").write_text("question,answer\nسؤال,جواب\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"cols\.csv:1: the header has columns 'question', 'answer'; missing 'prompt'"):
         load_preference_data(str(tmp_path / "cols.csv"))
+
+
+def test_trainer_loads_a_parquet_source_with_a_test_split_into_its_metadata(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from arabic_pref.config import DPOConfig
+    from arabic_pref.metadata import read_dpo_metadata, write_dpo_metadata
+    from arabic_pref.training.dpo_trainer import DPOTrainer
+
+    pq.write_table(pa.Table.from_pylist(_pairs(20)), tmp_path / "pairs.parquet")
+    config = DPOConfig(dataset_path=str(tmp_path / "pairs.parquet"), test_split=0.2, output_dir=str(tmp_path / "o"))
+    trainer = DPOTrainer(config)
+    data = trainer.load_data()
+    assert (len(data.train), len(data.validation), len(data.test)) == (14, 2, 4)
+    write_dpo_metadata(tmp_path / "o", trainer.training_metadata())
+    metadata = read_dpo_metadata(tmp_path / "o")
+    assert metadata["dataset_sha256"] == hashlib.sha256((tmp_path / "pairs.parquet").read_bytes()).hexdigest()
+    assert metadata["data_counts"]["data/test_kept"] == 4 and metadata["data_counts"]["data/train_kept"] == 14
