@@ -266,3 +266,11 @@ def test_trainer_loads_a_parquet_source_with_a_test_split_into_its_metadata(tmp_
     metadata = read_dpo_metadata(tmp_path / "o")
     assert metadata["dataset_sha256"] == hashlib.sha256((tmp_path / "pairs.parquet").read_bytes()).hexdigest()
     assert metadata["data_counts"]["data/test_kept"] == 4 and metadata["data_counts"]["data/train_kept"] == 14
+
+
+def test_a_missing_relative_file_is_named_as_such_not_taken_for_a_hub_id(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match=r"^dataset_path: sub/nope\.jsonl: no such file or folder"):
+        load_preference_data("sub/nope.jsonl")
+    with pytest.raises(DataError, match=r"^dataset_path: sub/pairs\.parquet: no such file or folder"):
+        load_preference_data("sub/pairs.parquet")

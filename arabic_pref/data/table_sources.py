@@ -110,9 +110,14 @@ def _csv_record(cells: dict[str, str], where: str) -> dict[str, Any]:
     return record
 
 
+# A missing `dir/pairs.jsonl` is a typo in a local path, not a hub id: say "no such file" for it.
+FILE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".tsv", ".arrow", ".xlsx", ".gz", ".zip")
+
+
 def looks_like_hub_id(name: str) -> bool:
-    """`org/name` (one slash, not a path): what the hub calls a dataset id."""
-    return not name.startswith((".", "/", "~")) and name.count("/") == 1 and "\\" not in name
+    """`org/name` (one slash, not a path, no data-file suffix): what the hub calls a dataset id."""
+    plain = not name.startswith((".", "/", "~")) and name.count("/") == 1 and "\\" not in name
+    return plain and not name.lower().endswith(FILE_SUFFIXES)
 
 
 def read_hub(
