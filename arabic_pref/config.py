@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 BUILTIN_MODEL = "builtin:tiny-qwen2"
 BUILTIN_DATASET = "builtin:arabic-sample"
 LOSS_TYPES = ("sigmoid", "hinge", "ipo")
-DATA_FORMATS = ("auto", "jsonl", "json", "folder", "hf_disk")
+DATA_FORMATS = ("auto", "jsonl", "json", "folder", "hf_disk", "parquet", "csv", "hub")
 NORMALIZE_MODES = ("none", "light", "full")
 # Losses whose TRL implementation reads label_smoothing; for the others a non-zero value would be ignored.
 LOSSES_USING_LABEL_SMOOTHING: tuple[str, ...] = ("sigmoid",)  # conservative DPO, see training/losses.py
@@ -67,11 +67,13 @@ class DPOConfig:
     # --- data ---
     dataset_path: str = _f(
         BUILTIN_DATASET,
-        "A .jsonl/.json file, a folder (train.jsonl, validation.jsonl) or a datasets.save_to_disk folder; "
-        "`builtin:arabic-sample` ships with us.",
+        "A .jsonl/.json/.parquet/.csv file, a folder (train.jsonl, validation.jsonl, test.jsonl), a "
+        "datasets.save_to_disk folder, or a hub dataset id org/name; `builtin:arabic-sample` ships with us.",
     )
     data_format: str = _f(
-        "auto", "auto (detect), jsonl, json ({'train': [...], 'validation': [...]}), folder, hf_disk."
+        "auto",
+        "auto (detect), jsonl, json ({'train': [...], 'validation': [...], 'test': [...]}), folder, hf_disk, "
+        "parquet, csv, hub.",
     )
     normalize: str = _f(
         "none", "Arabic normalization: none, light (presentation forms, tatweel), full (also harakat, alef)."
@@ -83,6 +85,17 @@ class DPOConfig:
     system_prompt: str | None = _f(
         DEFAULT_SYSTEM_PROMPT, "System message of every prompt; null = the chat template's own (Qwen2.5: English)."
     )
+    # --- data sources and test split ---
+    test_split: float | None = _f(
+        None,
+        "Fraction held out from train as a test split when the data has none (whole prompts, seeded); "
+        "null = no test split; (0, 1).",
+    )
+    dataset_config_name: str | None = _f(None, "Hub dataset: config (subset) name, e.g. 'ar'; null = the default.")
+    dataset_split: str | None = _f(
+        None, "Hub dataset: the split to train on (e.g. 'train_prefs'); null = its 'train' split."
+    )
+    dataset_revision: str | None = _f(None, "Hub dataset: branch, tag or commit to load; null = the main branch.")
 
     # --- DPO ---
     beta: float = _f(
@@ -240,6 +253,14 @@ def _check_values(c: DPOConfig) -> None:
         c.normalize in NORMALIZE_MODES, "normalize", f"must be one of {', '.join(NORMALIZE_MODES)}; got {c.normalize!r}"
     )
     _require(0 < c.validation_split < 1, "validation_split", f"must be in (0, 1), got {c.validation_split}")
+    _require(
+        c.test_split is None or 0 < c.test_split < 1, "test_split", f"must be in (0, 1) or null, got {c.test_split}"
+    )
+    _require(
+        c.test_split is None or c.test_split + c.validation_split < 1,
+        "test_split",
+        f"test_split + validation_split must be < 1, got {c.test_split} + {c.validation_split}",
+    )
     _require(0 <= c.warmup_ratio < 1, "warmup_ratio", f"must be in [0, 1), got {c.warmup_ratio}")
     _require(c.max_grad_norm > 0, "max_grad_norm", f"must be > 0, got {c.max_grad_norm}")
     for key in (

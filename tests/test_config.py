@@ -24,7 +24,7 @@ def test_groups_offer_what_the_design_promises():
 
 @pytest.mark.parametrize("group,option", [(g, o) for g, opts in GROUPS.items() for o in opts])
 def test_every_group_option_composes_and_validates(group, option, tmp_path):
-    extra = [f"dataset_path={tmp_path}/pairs.jsonl"] if option == "jsonl" else []
+    extra = [f"dataset_path={tmp_path}/pairs.jsonl"] if option in ("jsonl", "hub") else []
     cfg = compose([f"{group}={option}", f"output_dir={tmp_path}", *extra], shrink=False)
     config = to_dpo_config(cfg)
     assert isinstance(config, DPOConfig)
@@ -76,6 +76,9 @@ def test_default_is_cpu_sized_and_offline():
         ("loss_type=dpo_v2", "loss_type"),
         ("max_steps=0", "max_steps"),
         ("validation_split=1.0", "validation_split"),
+        ("test_split=0", "test_split"),
+        ("test_split=0.5 validation_split=0.5", "test_split"),  # nothing would be left to train on
+        ("data_format=xlsx", "data_format"),
     ],
 )
 def test_bad_values_name_the_key(override, key):

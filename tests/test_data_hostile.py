@@ -56,11 +56,26 @@ EMPTY_ISH = "(nothing but whitespace or invisible characters)"
 CONV_HINT = " (a conversational pair has message lists in all of prompt, chosen and rejected)"
 D = "data.jsonl"
 
+
+def csv_text(*rows: dict[str, Any]) -> str:
+    return "prompt,chosen,rejected\n" + "".join(f"{r['prompt']},{r['chosen']},{r['rejected']}\n" for r in rows)
+
+
+def parquet_bytes(*rows: dict[str, Any]) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pylist(list(rows)), sink)
+    return sink.getvalue().to_pybytes()
+
+
 # fmt: off
 CASES = [
     # --- files and bytes ---
     ("missing-file", {}, {"path": "nope.jsonl"},
-     Err("nope.jsonl", "no such file or folder (expected a .jsonl or .json file, or a folder)")),
+     Err("nope.jsonl", "no such file or folder (expected a .jsonl, .json, .parquet or .csv file, a folder, or a hub "
+                       "dataset id org/name)")),
     ("empty-file", {D: b""}, {}, Err(D, "file holds no pairs (it is empty)")),
     ("blank-lines-only", {D: "\n  \n\t\r\n"}, {}, Err(D, "file holds no pairs (blank)")),
     ("latin-1", {D: b'{"prompt": "caf\xe9", "chosen": "a", "rejected": "b"}\n'}, {},
@@ -69,9 +84,17 @@ CASES = [
      Err(f"{D}:3", "not UTF-8 (invalid byte 0xff at byte offset 205)")),
     ("utf-16", {D: jsonl(*GOOD).encode("utf-16")}, {},
      Err(D, "not UTF-8: the file starts with a UTF-16 byte-order mark (save it as UTF-8)")),
-    ("csv-file", {"pairs.csv": "prompt,chosen,rejected\nسؤال,جواب,رد\n"}, {},
-     Err("pairs.csv", ".csv files are not read directly; convert to JSONL, or load with `datasets` and "
-                      "save_to_disk (data_format=hf_disk)")),
+    ("csv-file-is-read", {"pairs.csv": csv_text(*GOOD, pair(9))}, {}, Ok(9, 1)),
+    ("csv-file-bad-row", {"pairs.csv": csv_text(*GOOD[:3], pair(3, rejected=" "), *GOOD[4:])}, {},
+     Err("pairs.csv: row 4", f"field 'rejected' is empty {EMPTY_ISH}")),
+    ("parquet-file-is-read", {"p.parquet": parquet_bytes(*GOOD, pair(9))}, {}, Ok(9, 1)),
+    ("parquet-file-bad-row", {"p.parquet": parquet_bytes(*GOOD[:6], {**pair(6), "rejected": "\u200b"}, *GOOD[7:])},
+     {}, Err("p.parquet: row 7", f"field 'rejected' is empty {EMPTY_ISH}")),
+    ("parquet-suffix-not-parquet", {"p.parquet": jsonl(*GOOD)}, {},
+     Err("p.parquet", "not a Parquet file (it does not start and end with the PAR1 marker)")),
+    ("xlsx-file", {"pairs.xlsx": b"PK\x03\x04"}, {},
+     Err("pairs.xlsx", ".xlsx files are not read directly; convert to JSONL or Parquet, or load with `datasets` "
+                       "and save_to_disk (data_format=hf_disk)")),
     # --- JSON syntax ---
     ("truncated-last-line", {D: jsonl(*GOOD[:2]) + '{"prompt": "سؤال'}, {},
      Err(f"{D}:3:12", "malformed JSON (Unterminated string starting at)")),

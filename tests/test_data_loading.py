@@ -1,12 +1,14 @@
 """Reading pair files in every format of the spec: the shipped sample, real shared data, metadata and splits."""
 
+import hashlib
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from arabic_pref.config import BUILTIN_DATASET
-from arabic_pref.data import load_preference_data
+from arabic_pref.config import BUILTIN_DATASET, ConfigError
+from arabic_pref.data import DataError, load_preference_data
 from tests.conftest import SHARED_DATA
 
 
@@ -25,8 +27,13 @@ def _pairs(n: int, start: int = 0, **extra) -> list[dict]:
 
 def test_shipped_sample_has_fixed_disjoint_split_with_tags():
     data = load_preference_data(BUILTIN_DATASET)
-    assert (len(data.train), len(data.validation)) == (320, 64)
-    assert not {r["prompt"] for r in data.train} & {r["prompt"] for r in data.validation}
+    assert (len(data.train), len(data.validation), len(data.test)) == (256, 64, 64)
+    prompts = [{r["prompt"] for r in rows} for rows in (data.train, data.validation, data.test)]
+    assert not prompts[0] & prompts[1] and not prompts[0] & prompts[2] and not prompts[1] & prompts[2]
+    assert data.report.test_from == "the data's own test split"
+    for key in ("failure", "dialect", "register"):  # the test split keeps validation's tag balance
+        assert Counter(r[key] for r in data.test) == Counter(r[key] for r in data.validation), key
+    assert {r["topic"] for r in data.test} == {r["topic"] for r in data.train}
     assert not data.report.dropped and data.report.format == "folder" and data.report.form == "plain"
     assert {r["dialect"] for r in data.train + data.validation} == {"msa", "egyptian", "gulf", "levantine", "maghrebi"}
     assert {r["register"] for r in data.train} == {"formal", "informal"}
@@ -74,11 +81,12 @@ def test_extended_jsonl_keeps_metadata_filters_by_margin_and_counts_annotators(t
 
 
 def test_json_file_with_train_and_validation_names_record_lines(tmp_path):
-    doc = {"train": _pairs(5), "validation": _pairs(2, start=5), "test": [{"ignored": True}]}
+    doc = {"train": _pairs(5), "validation": _pairs(2, start=5), "test": _pairs(3, start=7), "meta": {"v": 1}}
     path = tmp_path / "pairs.json"
     path.write_text(json.dumps(doc, ensure_ascii=False, indent=2), encoding="utf-8")
     data = load_preference_data(str(path))
-    assert (len(data.train), len(data.validation)) == (5, 2)
+    assert (len(data.train), len(data.validation), len(data.test)) == (5, 2, 3)
+    assert data.report.test_from == "the data's own test split" and data.report.as_metrics()["data/test_kept"] == 3
     assert data.report.format == "json" and data.report.validation_from == "the data's own validation split"
     assert data.train[1]["_line"] == f"{path}:8"  # "train": [ on line 2, each record 5 lines from line 3
     assert data.validation[0]["_line"] == f"{path}:30"
@@ -89,7 +97,8 @@ def test_folder_with_train_and_validation(tmp_path):
     _jsonl(tmp_path / "d" / "validation.jsonl", _pairs(2, start=6))
     (tmp_path / "d" / "notes.json").write_text("{}")
     data = load_preference_data(str(tmp_path / "d"))
-    assert (len(data.train), len(data.validation)) == (6, 2)
+    assert (len(data.train), len(data.validation), len(data.test)) == (6, 2, 0)
+    assert data.report.test_from == "" and "data/test_kept" not in data.report.as_metrics()
     assert data.report.notes == ["ignored in the folder: notes.json"]
     assert data.validation[1]["_line"] == f"{tmp_path}/d/validation.jsonl:2"
 
@@ -116,8 +125,8 @@ def test_save_to_disk_datasetdict_and_dataset(tmp_path):
     )
     splits.save_to_disk(str(tmp_path / "dd"))
     data = load_preference_data(str(tmp_path / "dd"))
-    assert (len(data.train), len(data.validation)) == (6, 2) and data.report.format == "hf_disk"
-    assert data.report.notes == ["ignored splits: test"]
+    assert (len(data.train), len(data.validation), len(data.test)) == (6, 2, 1) and data.report.format == "hf_disk"
+    assert data.test[0]["annotator_id"] == "c" and not data.report.notes
     assert data.validation[0]["_line"] == f"{tmp_path}/dd/validation:1" and data.train[0]["annotator_id"] == "a"
     Dataset.from_list([_conversation(i) for i in range(10)]).save_to_disk(str(tmp_path / "conv"))
     conv = load_preference_data(str(tmp_path / "conv"), data_format="hf_disk")
@@ -158,3 +167,110 @@ def test_real_shared_data_validates_with_the_readme_counts(name, train, validati
     assert dict(report.dropped) == dropped
     assert dict(report.warnings) == {"arabic_prompt_non_arabic_chosen": non_arabic_chosen}
     assert report.arabic_share["prompt"] > 0.98
+
+
+def test_folder_test_file_is_checked_and_cannot_repeat_train_or_validation(tmp_path):
+    _jsonl(tmp_path / "d" / "train.jsonl", _pairs(6))
+    _jsonl(tmp_path / "d" / "validation.jsonl", _pairs(2, start=6))
+    test_rows = [*_pairs(3, start=8), _pairs(1)[0], _pairs(1, start=6)[0], {**_pairs(1, start=1)[0], "rejected": "لا"}]
+    _jsonl(tmp_path / "d" / "test.jsonl", test_rows)
+    data = load_preference_data(str(tmp_path / "d"), test_split=0.3)  # the data's own test split wins
+    assert len(data.test) == 4 and data.test[0]["_line"] == f"{tmp_path}/d/test.jsonl:1"
+    assert dict(data.report.dropped) == {"test/in_train": 1, "test/in_validation": 1}
+    assert data.report.warnings["test_prompt_in_train"] == 1  # the last pair: a train prompt, other answers
+    assert data.report.notes == ["test_split=0.3 ignored: the data has its own test split"]
+    metrics = data.report.as_metrics()
+    assert (metrics["data/test_read"], metrics["data/test_kept"], metrics["data/dropped/test/in_train"]) == (6, 4, 1)
+    assert "pairs       train 6 kept of 6 read; validation 2 kept of 2 read; test 4 kept of 6 read" in (
+        data.report.render()
+    )
+    bad = [*_pairs(2, start=8), {"prompt": "سؤال", "chosen": "جواب"}]
+    _jsonl(tmp_path / "d" / "test.jsonl", bad)
+    with pytest.raises(DataError, match=r"test\.jsonl:3: missing field 'rejected'"):
+        load_preference_data(str(tmp_path / "d"))
+
+
+def test_test_split_fraction_holds_out_whole_prompts_seeded_before_validation(tmp_path):
+    rows = _pairs(40)
+    rows += [{**r, "rejected": "إجابة أخرى خاطئة."} for r in rows[:10]]  # ten prompts with two pairs each
+    path = _jsonl(tmp_path / "pairs.jsonl", rows)
+    first = load_preference_data(str(path), test_split=0.2, validation_split=0.1, seed=3)
+    again = load_preference_data(str(path), test_split=0.2, validation_split=0.1, seed=3)
+    other = load_preference_data(str(path), test_split=0.2, validation_split=0.1, seed=4)
+    assert [r["_line"] for r in first.test] == [r["_line"] for r in again.test] != [r["_line"] for r in other.test]
+    assert len(first.test) == 10 and len(first.validation) == 4 and len(first.train) == 36  # 20% of 50, 10% of 40
+    sides = [{r["prompt"] for r in part} for part in (first.train, first.validation, first.test)]
+    assert not sides[0] & sides[1] and not sides[0] & sides[2] and not sides[1] & sides[2]
+    assert "held out from train: 20%" in first.report.test_from
+    assert first.report.as_metrics()["data/test_kept"] == 10
+    none = load_preference_data(str(path))
+    assert none.test == [] and len(none.train) + len(none.validation) == 50
+    with pytest.raises(ConfigError, match="test_split: must be in"):
+        load_preference_data(str(path), test_split=1.0)
+
+
+def test_parquet_and_csv_files_read_like_jsonl_and_name_a_bad_row(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = _pairs(9, chosen_score=8.0, rejected_score=2.5, annotator_id="a")
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "pairs.parquet")
+    data = load_preference_data(str(tmp_path / "pairs.parquet"), min_score_margin=5)
+    assert data.report.format == "parquet" and len(data.train) + len(data.validation) == 9
+    assert data.train[0]["chosen_score"] == 8.0 and data.train[0]["_line"] == f"{tmp_path}/pairs.parquet: row 1"
+    assert data.content_hash == hashlib.sha256((tmp_path / "pairs.parquet").read_bytes()).hexdigest()
+    pq.write_table(pa.Table.from_pylist([*rows[:6], {**rows[6], "chosen": None}, *rows[7:]]), tmp_path / "bad.parquet")
+    with pytest.raises(DataError) as err:
+        load_preference_data(str(tmp_path / "bad.parquet"))
+    assert str(err.value) == f"dataset_path: {tmp_path}/bad.parquet: row 7: field 'chosen' must be a string, got null"
+    conversations = [_conversation(i, system=i == 0) for i in range(6)]
+    pq.write_table(pa.Table.from_pylist(conversations), tmp_path / "conv.parquet")
+    assert load_preference_data(str(tmp_path / "conv.parquet")).report.form == "conversational"
+
+    header = "prompt,chosen,rejected,chosen_score,rejected_score,annotator_id\n"
+    lines = [f'"{r["prompt"]}","{r["chosen"]}, بالتأكيد",{r["rejected"]},8,,a\n' for r in _pairs(8)]
+    (tmp_path / "pairs.csv").write_text(header + "".join(lines), encoding="utf-8")
+    data = load_preference_data(str(tmp_path / "pairs.csv"))
+    row = data.train[0]
+    assert data.report.format == "csv" and len(data.train) + len(data.validation) == 8
+    assert row["chosen"].endswith(", بالتأكيد") and row["chosen_score"] == 8.0 and row["rejected_score"] is None
+    (tmp_path / "bad.csv").write_text(header + "".join(lines[:4]) + "سؤال,,رد,1,2,a\n", encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        load_preference_data(str(tmp_path / "bad.csv"))
+    assert str(err.value) == (
+        f"dataset_path: {tmp_path}/bad.csv: row 5: field 'chosen' is empty (nothing but whitespace or invisible "
+        "characters)"
+    )
+    (tmp_path / "short.csv").write_text(header + lines[0] + "سؤال,جواب\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"short\.csv: row 2: has 2 cells, the header has 6"):
+        load_preference_data(str(tmp_path / "short.csv"))
+    (tmp_path / "cols.csv").write_text("question,answer\nسؤال,جواب\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"cols\.csv:1: the header has columns 'question', 'answer'; missing 'prompt'"):
+        load_preference_data(str(tmp_path / "cols.csv"))
+
+
+def test_trainer_loads_a_parquet_source_with_a_test_split_into_its_metadata(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from arabic_pref.config import DPOConfig
+    from arabic_pref.metadata import read_dpo_metadata, write_dpo_metadata
+    from arabic_pref.training.dpo_trainer import DPOTrainer
+
+    pq.write_table(pa.Table.from_pylist(_pairs(20)), tmp_path / "pairs.parquet")
+    config = DPOConfig(dataset_path=str(tmp_path / "pairs.parquet"), test_split=0.2, output_dir=str(tmp_path / "o"))
+    trainer = DPOTrainer(config)
+    data = trainer.load_data()
+    assert (len(data.train), len(data.validation), len(data.test)) == (14, 2, 4)
+    write_dpo_metadata(tmp_path / "o", trainer.training_metadata())
+    metadata = read_dpo_metadata(tmp_path / "o")
+    assert metadata["dataset_sha256"] == hashlib.sha256((tmp_path / "pairs.parquet").read_bytes()).hexdigest()
+    assert metadata["data_counts"]["data/test_kept"] == 4 and metadata["data_counts"]["data/train_kept"] == 14
+
+
+def test_a_missing_relative_file_is_named_as_such_not_taken_for_a_hub_id(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match=r"^dataset_path: sub/nope\.jsonl: no such file or folder"):
+        load_preference_data("sub/nope.jsonl")
+    with pytest.raises(DataError, match=r"^dataset_path: sub/pairs\.parquet: no such file or folder"):
+        load_preference_data("sub/pairs.parquet")

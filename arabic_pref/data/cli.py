@@ -2,9 +2,10 @@
 
 A person preparing a dataset wants to know, in seconds and before renting a GPU, whether training will
 accept it and what it will do to it. `validate` prints the whole report (counts, drop reasons and warnings
-with the lines of the first offenders, Arabic script shares, token-length percentiles with the default
-Qwen2.5 tokenizer) and exits 0 when the data is usable, 2 when it is not, with the same one-line error that
-`python -m arabic_pref.train dataset_path=PATH` gives. `stats` prints the statistics alone.
+with the lines of the first offenders, Arabic script shares, the trivial baselines of every split, token-length
+percentiles with the default Qwen2.5 tokenizer) and exits 0 when the data is usable, 2 when it is not, with the
+same one-line error that `python -m arabic_pref.train dataset_path=PATH` gives. `stats` prints the statistics
+alone.
 """
 
 from __future__ import annotations
@@ -31,10 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
         ("stats", "statistics only (pairs, script shares, token lengths)"),
     ):
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("path", help="a .jsonl or .json file, a folder, or builtin:arabic-sample")
+        sub.add_argument(
+            "path", help="a .jsonl/.json/.parquet/.csv file, a folder, a hub dataset id, or builtin:arabic-sample"
+        )
         sub.add_argument("--format", default="auto", choices=DATA_FORMATS, help="data_format (default: auto)")
         sub.add_argument("--normalize", default="none", choices=NORMALIZE_MODES, help="Arabic normalization")
         sub.add_argument("--validation-split", type=float, default=_DEFAULTS["validation_split"])
+        sub.add_argument("--test-split", type=float, default=_DEFAULTS["test_split"], help="test_split")
+        sub.add_argument("--config-name", default=None, help="dataset_config_name of a hub dataset")
+        sub.add_argument("--split", default=None, help="dataset_split of a hub dataset (the one to train on)")
+        sub.add_argument("--revision", default=None, help="dataset_revision of a hub dataset")
         sub.add_argument("--seed", type=int, default=_DEFAULTS["seed"])
         sub.add_argument("--min-score-margin", type=float, default=None)
         sub.add_argument("--max-prompt-length", type=int, default=_DEFAULTS["max_prompt_length"])
@@ -48,14 +55,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _statistics(data: PreferenceData, args: argparse.Namespace) -> str:
+def _statistics(data: PreferenceData, args: argparse.Namespace) -> list[str]:
+    """Baselines (length in tokens) and token-length statistics; loads the tokenizer."""
     from arabic_pref.data.token_stats import length_stats, load_tokenizer, render_length_stats, token_lengths
 
     tokenizer = load_tokenizer(args.tokenizer)
     system_prompt = None if args.no_system_prompt else args.system_prompt
-    lengths = token_lengths(data.train + data.validation, tokenizer, system_prompt)
+    lengths = token_lengths(data.train + data.validation + data.test, tokenizer, system_prompt)
     stats = length_stats(lengths, args.max_prompt_length, args.max_length)
-    return render_length_stats(stats, args.tokenizer or "Qwen2.5 tokenizer")
+    return [*_baselines(data, tokenizer), render_length_stats(stats, args.tokenizer or "Qwen2.5 tokenizer")]
+
+
+def _baselines(data: PreferenceData, tokenizer: object = None) -> list[str]:
+    from arabic_pref.data.baselines import baseline_table
+
+    return baseline_table({"train": data.train, "validation": data.validation, "test": data.test}, tokenizer)
 
 
 def _stats_lines(data: PreferenceData) -> list[str]:
@@ -74,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
             data_format=args.format,
             normalize=args.normalize,
             min_score_margin=args.min_score_margin,
+            test_split=args.test_split,
+            dataset_config_name=args.config_name,
+            dataset_split=args.split,
+            dataset_revision=args.revision,
         )
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
@@ -82,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     lines = data.report.render().splitlines() if args.command == "validate" else _stats_lines(data)
     if args.command == "validate":
         lines.insert(1, f"sha256      {data.content_hash}")
-    if not args.no_tokens:
-        lines.append(_statistics(data, args))
+    lines += _baselines(data) if args.no_tokens else _statistics(data, args)
     if args.command == "validate":
-        lines.append(f"verdict     usable: {len(data.train)} train and {len(data.validation)} validation pairs")
+        counts = f"{len(data.train)} train, {len(data.validation)} validation and {len(data.test)} test pairs"
+        lines.append(f"verdict     usable: {counts}")
     print("\n".join(lines), flush=True)
     return EXIT_USABLE

@@ -18,7 +18,7 @@ from typing import Any
 from arabic_pref.data.errors import DataError, json_type
 
 Located = tuple[str, Any]  # ("file:line", parsed value)
-JSON_SPLITS = ("train", "validation")
+JSON_SPLITS = ("train", "validation", "test")
 PAIR_KEYS = ("prompt", "chosen", "rejected")
 _WS = " \t\r\n"
 
@@ -100,10 +100,10 @@ def _check_syntax(text: str, name: str) -> None:
 
 
 def parse_json_document(text: str, name: str) -> dict[str, list[Located]]:
-    """A JSON file: `{"train": [...], "validation": [...]}`, a list of pairs, or a single pair object.
+    """A JSON file: `{"train": [...], "validation": [...], "test": [...]}`, a list of pairs, or one pair object.
 
-    Returns {"train": [...]} plus "validation" when the file has one. Other top-level keys (`test`,
-    metadata) are not ours and are left alone.
+    Returns {"train": [...]} plus "validation" and "test" when the file has them. Other top-level keys
+    (metadata) are not ours and are left alone.
     """
     _check_syntax(text, name)
     lines = _Lines(text)

@@ -7,14 +7,16 @@ pairs under `min_score_margin`) are dropped and counted by reason in the report,
 
 When the data has no validation split, one is held out here: a seeded `validation_split` fraction of the
 *prompts* (all pairs of one prompt go to the same side, so a question with three wrong options never has
-one pair in train and another in validation), the same on every run with the same file and seed.
+one pair in train and another in validation), the same on every run with the same file and seed. A test split
+works the same way, when the data has one (a `test` file or key) or `test_split` asks for one: it is held out
+first, so the number a user quotes comes from pairs that neither trained the model nor selected it.
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from arabic_pref.config import ConfigError
@@ -45,6 +47,7 @@ class PreferenceData:
     source: str
     content_hash: str
     report: DataReport
+    test: list[dict[str, Any]] = field(default_factory=list)  # empty when the data has no test split
 
 
 def load_preference_data(
@@ -55,19 +58,28 @@ def load_preference_data(
     data_format: str = "auto",
     normalize: str = "none",
     min_score_margin: float | None = None,
+    test_split: float | None = None,
+    dataset_config_name: str | None = None,
+    dataset_split: str | None = None,
+    dataset_revision: str | None = None,
 ) -> PreferenceData:
-    """Read pairs in any supported format into checked, filtered train and validation lists with a report."""
+    """Read pairs in any supported format into checked, filtered train, validation and test lists with a report."""
     if normalize not in NORMALIZE_MODES:
         raise ConfigError("normalize", f"must be one of {', '.join(NORMALIZE_MODES)}; got {normalize!r}")
     if not 0 < validation_split < 1:
         raise ConfigError("validation_split", f"must be in (0, 1), got {validation_split}")
-    source = read_source(path, data_format)
+    if test_split is not None and not 0 < test_split < 1:
+        raise ConfigError("test_split", f"must be in (0, 1) or null, got {test_split}")
+    source = read_source(
+        path, data_format, config_name=dataset_config_name, split=dataset_split, revision=dataset_revision
+    )
     report = DataReport(source=str(source.path), format=source.format, normalize=normalize, notes=list(source.notes))
     checker = RecordChecker(normalize)
     splits = {name: [checker.check(where, value) for where, value in rows] for name, rows in source.splits.items()}
     report.form = _one_form(splits)
     report.changed.update(checker.changed)
     _require_scores(splits, min_score_margin, str(source.path))
+    _hold_out_test(splits, report, test_split, seed, min_score_margin)
     if "validation" in splits:
         report.validation_from = "the data's own validation split"
     else:
@@ -80,6 +92,7 @@ def load_preference_data(
         report.annotators_read.update(_annotator(r) for r in rows if _annotator(r) is not None)
     train = _filter("train", splits["train"], report, min_score_margin)
     validation = _filter("validation", splits["validation"], report, min_score_margin, train)
+    test = _filter("test", splits["test"], report, min_score_margin, train, validation) if "test" in splits else []
     if not train:
         raise DataError(str(source.path), f"no usable training pairs after checks ({report.summary()})")
     if not validation:
@@ -88,8 +101,22 @@ def load_preference_data(
             f"no usable validation pairs after checks ({report.summary()}); evaluation needs some: add a validation "
             "split or more distinct prompts",
         )
-    _inspect(train, validation, report)
-    return PreferenceData(train, validation, str(source.path), source.content_hash, report)
+    _inspect(train, validation, test, report)
+    return PreferenceData(train, validation, str(source.path), source.content_hash, report, test)
+
+
+def _hold_out_test(
+    splits: dict[str, list], report: DataReport, fraction: float | None, seed: int, margin: float | None
+) -> None:
+    """Use the data's own test split, or hold `fraction` of the train prompts out as one (before validation)."""
+    if "test" in splits:
+        report.test_from = "the data's own test split"
+        if fraction is not None:
+            report.notes.append(f"test_split={fraction:g} ignored: the data has its own test split")
+    elif fraction is not None:
+        usable = _usable(splits["train"], margin)
+        splits["train"], splits["test"] = split_by_prompt(splits["train"], fraction, seed + 1, usable)
+        report.test_from = f"held out from train: {fraction * 100:g}% of the usable pairs, whole prompts (seed {seed})"
 
 
 def _one_form(splits: dict[str, list[dict[str, Any]]]) -> str:
@@ -180,14 +207,18 @@ def _drop_reason(row: dict[str, Any], key: tuple, margin: float | None, seen: se
     return ""
 
 
-def _filter(split: str, rows: list, report: DataReport, margin: float | None, train: list | None = None) -> list:
+def _filter(
+    split: str, rows: list, report: DataReport, margin: float | None, train: list | None = None, *others: list
+) -> list:
+    """Rows kept after the drops; `train` (and `others`, e.g. validation for test) are the splits it may not repeat."""
     report.read[split] += len(rows)
     train_keys = None if train is None else {pair_key(r) for r in train}
+    other_keys = {pair_key(r) for part in others for r in part}
     seen: set = set()
     kept = []
     for row in rows:
         key = pair_key(row)
-        reason = _drop_reason(row, key, margin, seen, train_keys)
+        reason = _drop_reason(row, key, margin, seen, train_keys) or ("in_validation" if key in other_keys else "")
         if reason:
             report.drop(split, reason, row[LOCATION_KEY])
             continue
@@ -199,12 +230,12 @@ def _filter(split: str, rows: list, report: DataReport, margin: float | None, tr
     return kept
 
 
-def _inspect(train: list, validation: list, report: DataReport) -> None:
+def _inspect(train: list, validation: list, test: list, report: DataReport) -> None:
     """Warnings on kept pairs (never fatal) and the mean Arabic share of letters per field."""
     train_prompts = {pair_key(r)[0] for r in train}
     sums: Counter = Counter()
     counts: Counter = Counter()
-    for split, rows in (("train", train), ("validation", validation)):
+    for split, rows in (("train", train), ("validation", validation), ("test", test)):
         for row in rows:
             where = row[LOCATION_KEY]
             texts = {name: content_text(row[name]) for name in PAIR_FIELDS}
@@ -217,6 +248,6 @@ def _inspect(train: list, validation: list, report: DataReport) -> None:
                 report.warn("arabic_prompt_non_arabic_chosen", where)
             if any(token in text for text in texts.values() for token in SPECIAL_TOKENS):
                 report.warn("special_token_in_text", where)
-            if split == "validation" and pair_key(row)[0] in train_prompts:
-                report.warn("validation_prompt_in_train", where)
+            if split != "train" and pair_key(row)[0] in train_prompts:
+                report.warn(f"{split}_prompt_in_train", where)
     report.arabic_share = {name: sums[name] / counts[name] for name in PAIR_FIELDS if counts[name]}

@@ -1,11 +1,12 @@
 """Finding and reading a dataset in any of its formats, as located raw records per split.
 
 One entry point, `read_source`, for every shape the spec and TRL users bring: a JSONL file, a JSON file
-(`{"train": [...], "validation": [...]}`, an array, or one pretty-printed pair), a folder with train.jsonl and
-validation.jsonl, and a dataset written by `datasets.save_to_disk`. `auto` decides from the path and the
-content, not the file name alone, because .json files holding JSONL are common. Reading is strict about
-bytes (UTF-8, an optional BOM) and leaves record checks to `records`. `datasets` is imported only here and
-only for a saved dataset: every other error is reported without loading it.
+(`{"train": [...], "validation": [...], "test": [...]}`, an array, or one pretty-printed pair), a folder with
+train.jsonl and optionally validation.jsonl and test.jsonl, a dataset written by `datasets.save_to_disk`, a
+Parquet or CSV file, and a hub dataset id (the last three in `table_sources`). `auto` decides from the path and
+the content, not the file name alone, because .json files holding JSONL are common. Reading is strict about
+bytes (UTF-8, an optional BOM) and leaves record checks to `records`. `datasets` and pyarrow are imported only
+for the formats that need them: every other error is reported without loading them.
 """
 
 from __future__ import annotations
@@ -19,20 +20,23 @@ from typing import Any
 from arabic_pref.config import BUILTIN_DATASET, DATA_FORMATS, ConfigError
 from arabic_pref.data.errors import DataError
 from arabic_pref.data.json_text import Located, parse_json_document, parse_jsonl
+from arabic_pref.data.table_sources import looks_like_hub_id, read_csv, read_hub, read_parquet
 
 SAMPLE_DIR = Path(__file__).parent / "arabic_sample"
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 HF_DISK_MARKERS = ("dataset_dict.json", "dataset_info.json", "state.json")
-FOLDER_FILES = ("train.jsonl", "validation.jsonl")
-# Formats people try first; each would otherwise fail as "not UTF-8" or "malformed JSON", which misleads.
-UNSUPPORTED_SUFFIXES = (".parquet", ".arrow", ".csv", ".tsv", ".xlsx", ".gz", ".zip", ".bz2", ".xz")
+FOLDER_FILES = ("train.jsonl", "validation.jsonl", "test.jsonl")
+SPLIT_NAMES = ("train", "validation", "test")
+TABLE_SUFFIXES = {".parquet": "parquet", ".csv": "csv", ".tsv": "csv"}
+# Formats people try that we do not read; each would otherwise fail as "not UTF-8" or "malformed JSON".
+UNSUPPORTED_SUFFIXES = (".arrow", ".xlsx", ".gz", ".zip", ".bz2", ".xz")
 UTF8_BOM = b"\xef\xbb\xbf"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 @dataclass
 class Source:
-    """What was read: raw records per split ("train", and "validation" when the data has one)."""
+    """What was read: raw records per split ("train", and "validation"/"test" when the data has them)."""
 
     path: Path
     format: str
@@ -45,17 +49,36 @@ def resolve_dataset_path(path: str) -> Path:
     return SAMPLE_DIR if path == BUILTIN_DATASET else Path(path).expanduser()
 
 
-def read_source(path: str, data_format: str = "auto") -> Source:
-    """Read `path` in `data_format` (or the detected one); DataError when it cannot be read."""
+def read_source(
+    path: str,
+    data_format: str = "auto",
+    *,
+    config_name: str | None = None,
+    split: str | None = None,
+    revision: str | None = None,
+) -> Source:
+    """Read `path` in `data_format` (or the detected one); DataError when it cannot be read.
+
+    `config_name`, `split` and `revision` apply to a hub dataset id (`data_format=hub`, or an `org/name` that
+    is no local path).
+    """
     if data_format not in DATA_FORMATS:
         raise ConfigError("data_format", f"must be one of {', '.join(DATA_FORMATS)}; got {data_format!r}")
     root = resolve_dataset_path(path)
+    is_hub = data_format == "hub" or (data_format == "auto" and not root.exists() and looks_like_hub_id(path))
+    if is_hub:
+        splits, content_hash, notes = read_hub(path, config_name, split, revision)
+        return Source(Path(path), "hub", splits, content_hash, notes)
     if not root.exists():
-        raise DataError(str(root), "no such file or folder (expected a .jsonl or .json file, or a folder)")
+        raise DataError(
+            str(root),
+            "no such file or folder (expected a .jsonl, .json, .parquet or .csv file, a folder, or a hub "
+            "dataset id org/name)",
+        )
     if root.is_dir():
         detected = "hf_disk" if any((root / m).is_file() for m in HF_DISK_MARKERS) else "folder"
         fmt = detected if data_format == "auto" else data_format
-        if fmt in ("jsonl", "json"):
+        if fmt in ("jsonl", "json", "parquet", "csv"):
             raise DataError(str(root), f"data_format={fmt} expects a file, got a folder")
         return _read_hf_disk(root) if fmt == "hf_disk" else _read_folder(root)
     if data_format in ("folder", "hf_disk"):
@@ -63,12 +86,19 @@ def read_source(path: str, data_format: str = "auto") -> Source:
     if data_format == "auto" and root.suffix.lower() in UNSUPPORTED_SUFFIXES:
         raise DataError(
             str(root),
-            f"{root.suffix} files are not read directly; convert to JSONL, or load with `datasets` and "
-            "save_to_disk (data_format=hf_disk)",
+            f"{root.suffix} files are not read directly; convert to JSONL or Parquet, or load with `datasets` "
+            "and save_to_disk (data_format=hf_disk)",
         )
+    fmt = TABLE_SUFFIXES.get(root.suffix.lower(), "") if data_format == "auto" else data_format
+    if fmt == "parquet":
+        splits, content_hash = read_parquet(root)
+        return Source(root, "parquet", splits, content_hash)
     hasher = hashlib.sha256()
     text = read_text(root, hasher)
-    fmt = _sniff_file_format(root, text) if data_format == "auto" else data_format
+    if fmt == "csv":
+        splits, content_hash = read_csv(root, text, hasher.hexdigest())
+        return Source(root, "csv", splits, content_hash)
+    fmt = fmt or _sniff_file_format(root, text)
     splits = {"train": parse_jsonl(text, str(root))} if fmt == "jsonl" else parse_json_document(text, str(root))
     return Source(root, fmt, splits, hasher.hexdigest())
 
@@ -123,10 +153,11 @@ def _read_folder(root: Path) -> Source:
             "or a dataset written by datasets.save_to_disk",
         )
     hasher = hashlib.sha256()
-    splits = {"train": parse_jsonl(read_text(train_file, hasher), str(train_file))}
-    val_file = root / "validation.jsonl"
-    if val_file.is_file():
-        splits["validation"] = parse_jsonl(read_text(val_file, hasher), str(val_file))
+    splits = {}
+    for name in SPLIT_NAMES:
+        split_file = root / f"{name}.jsonl"
+        if split_file.is_file():
+            splits[name] = parse_jsonl(read_text(split_file, hasher), str(split_file))
     ignored = sorted(p.name for p in root.glob("*.json*") if p.name not in FOLDER_FILES)
     notes = [f"ignored in the folder: {', '.join(ignored)}"] if ignored else []
     return Source(root, "folder", splits, hasher.hexdigest(), notes)
@@ -145,8 +176,10 @@ def _read_hf_disk(root: Path) -> Source:
     if isinstance(loaded, datasets.DatasetDict):
         if "train" not in loaded:
             names = ", ".join(loaded) or "none"
-            raise DataError(str(root), f"saved DatasetDict has splits {names}; expected 'train' (and 'validation')")
-        parts = {name: loaded[name] for name in ("train", "validation") if name in loaded}
+            raise DataError(
+                str(root), f"saved DatasetDict has splits {names}; expected 'train' (and 'validation', 'test')"
+            )
+        parts = {name: loaded[name] for name in SPLIT_NAMES if name in loaded}
         ignored = sorted(set(loaded) - set(parts))
         notes = [f"ignored splits: {', '.join(ignored)}"] if ignored else []
         prefix = {name: f"{root}/{name}" for name in parts}

@@ -35,6 +35,7 @@ class DataReport:
     form: str = ""  # "plain" or "conversational"
     normalize: str = "none"
     validation_from: str = ""
+    test_from: str = ""  # empty: the data has no test split
     notes: list[str] = field(default_factory=list)
 
     def drop(self, split: str, reason: str, where: str) -> None:
@@ -75,6 +76,7 @@ class DataReport:
             f"data        {self.source}",
             f"format      {self.format}, {self.form} pairs, normalize={self.normalize}",
             f"validation  {self.validation_from}",
+            f"test        {self.test_from or 'none (add a test file or key, or set test_split)'}",
             "pairs       " + "; ".join(f"{s} {self.kept[s]} kept of {self.read[s]} read" for s in self.read),
         ]
         lines += self._reasons("dropped", self.dropped)

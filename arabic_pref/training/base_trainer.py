@@ -58,6 +58,10 @@ class BaseTrainer:
             data_format=c.data_format,
             normalize=c.normalize,
             min_score_margin=c.min_score_margin,
+            test_split=c.test_split,
+            dataset_config_name=c.dataset_config_name,
+            dataset_split=c.dataset_split,
+            dataset_revision=c.dataset_revision,
         )
         if c.max_train_samples:
             self.data.train = self.data.train[: c.max_train_samples]

@@ -205,8 +205,12 @@ class DPOTrainer(BaseTrainer):
     # --- the whole run ---
     def train(self) -> dict[str, Any]:
         c = self.config
-        # every check, before a run or a model exists (the CLI has already run them: see arabic_pref.train)
-        training_args = self.training_args or self.get_training_arguments()
+        # every check, before a run or a model exists (the CLI has already run them: see arabic_pref.train). A
+        # trainer built earlier keeps its own arguments: building new ones would reset accelerate's shared state.
+        if self.trainer is not None:
+            training_args = self.trainer.args
+        else:
+            training_args = self.training_args or self.get_training_arguments()
         with self.tracking_run() as run:
             self.run_id = run.info.run_id if run is not None else None
             trainer = self.trainer or self.build(training_args)
