@@ -81,7 +81,7 @@ class DPOConfig:
     min_score_margin: float | None = _f(None, "Keep pairs with chosen_score - rejected_score >= this (None = all).")
     validation_split: float = _f(0.1, "Fraction held out for validation when the data has no validation split; (0, 1).")
     max_train_samples: int | None = _f(None, "Use at most this many training pairs (None = all); >= 1.")
-    max_eval_samples: int | None = _f(None, "Use at most this many validation pairs (None = all); >= 1.")
+    max_eval_samples: int | None = _f(None, "Use at most this many validation (and test) pairs (None = all); >= 1.")
     system_prompt: str | None = _f(
         DEFAULT_SYSTEM_PROMPT, "System message of every prompt; null = the chat template's own (Qwen2.5: English)."
     )

@@ -24,6 +24,7 @@ from arabic_pref.sweep.coordination import WORKER_ATTR, WorkerSeeds, study_lock,
 from arabic_pref.sweep.space import SearchSpace, to_overrides
 from arabic_pref.sweep.study import (
     ERROR_ATTR,
+    TEST_METRICS_ATTR,
     Heartbeat,
     best_trial,
     fail_interrupted,
@@ -172,5 +173,11 @@ class SweepDriver:
                 f"  MLflow run   {best.user_attrs.get('mlflow_run_id')} (parent {parent_run_id})",
                 f"  output       {best.user_attrs.get('output_dir')}",
             ]
+            test = best.user_attrs.get(TEST_METRICS_ATTR, {})
+            if test:
+                lines.append(
+                    f"  test split   preference_accuracy {test['test/preference_accuracy']:.4f}, per token "
+                    f"{test['test/preference_accuracy_per_token']:.4f} (held out: not used to select)"
+                )
         lines.append(f"  open the UI  {tracking.ui_command(self.tracking_uri)}")
         print("\n".join(lines), flush=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from arabic_pref import tracking
-from arabic_pref.sweep.study import best_trial
+from arabic_pref.sweep.study import TEST_METRICS_ATTR, best_trial
 from arabic_pref.sweep.trial import PARENT_RUN_ATTR
 
 SWEEP_TAG = "arabic_pref.sweep"
@@ -77,6 +77,9 @@ def finalize_parent_run(uri: str, run_id: str, study: Any, status: str = "FINISH
     best = best_trial(study)
     if best is not None:
         client.log_metric(run_id, "best_value", best.value)
+        # the best trial on the test split it was not selected on: the number to quote
+        for name, value in best.user_attrs.get(TEST_METRICS_ATTR, {}).items():
+            client.log_metric(run_id, f"best_{name}", value)
         client.set_tag(run_id, "best_trial_number", str(best.number))
         client.set_tag(run_id, "best_params", json.dumps(best_params(best), ensure_ascii=False))
         for key in ("mlflow_run_id", "output_dir"):

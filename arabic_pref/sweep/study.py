@@ -22,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 ERROR_ATTR = "error"
 TIE_BREAK_ATTR = "eval_logratio_margin_per_token"
+TEST_METRICS_ATTR = "test_metrics"  # the trial's scores on the data's test split (see DPOTrainer.test_metrics)
 
 
 def resolve_storage(url: str | None) -> str:

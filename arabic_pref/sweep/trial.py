@@ -14,7 +14,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from arabic_pref.sweep.study import TIE_BREAK_ATTR
+from arabic_pref.sweep.study import TEST_METRICS_ATTR, TIE_BREAK_ATTR
 
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 # The tie-break between trials of equal objective: comparable across loss types and betas (see metrics.py).
@@ -120,6 +120,8 @@ class TrialCallback(TrainerCallback):
         trial.set_user_attr("output_dir", summary["output_dir"])
         trial.set_user_attr("config_beta", config.beta)
         trial.set_user_attr("loss_type", config.loss_type)
+        if summary.get("test_metrics"):  # held out: reported for the best trial only, never used to select
+            trial.set_user_attr(TEST_METRICS_ATTR, summary["test_metrics"])
 
     def mark_run(self, state: str) -> None:
         """Tag the trial's MLflow run with its Optuna state; a pruned run ends KILLED rather than FAILED."""

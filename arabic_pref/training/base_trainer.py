@@ -67,6 +67,7 @@ class BaseTrainer:
             self.data.train = self.data.train[: c.max_train_samples]
         if c.max_eval_samples:
             self.data.validation = self.data.validation[: c.max_eval_samples]
+            self.data.test = self.data.test[: c.max_eval_samples]
         self.logger.info("data %s: %s", self.data.source, self.data.report.summary())
         if c.max_train_samples or c.max_eval_samples:
             self.logger.info("using %d train and %d validation pairs", len(self.data.train), len(self.data.validation))

@@ -217,9 +217,15 @@ class DPOTrainer(BaseTrainer):
             if run is not None:
                 tracking.log_params(self.effective_params())
                 tracking.log_json_artifact(trl_args_dict(trainer.args), TRL_ARGS_FILE)
+                from arabic_pref.data.baselines import baseline_metrics
+
                 used = {"data/train_used": len(self.data.train), "data/validation_used": len(self.data.validation)}
+                baselines = baseline_metrics(self.data.train, self.data.validation, self.tokenizer)
                 tracking.log_metrics(
-                    self.data.report.as_metrics() | used | _prefixed(self.format_counts, "data/format/")
+                    self.data.report.as_metrics()
+                    | used
+                    | _prefixed(self.format_counts, "data/format/")
+                    | baselines  # what "longer wins" and a bag of words score on validation
                 )
             start = self.preference_metrics()
             if run is not None:
@@ -235,6 +241,9 @@ class DPOTrainer(BaseTrainer):
                 raise FloatingPointError(f"training loss is {result.training_loss}")
             step = trainer.state.global_step
             eval_metrics, final = self._final_evaluation(trainer, step)  # logged by our metrics callback
+            test = self.test_metrics()
+            if run is not None and test and c.sweep_trial_id is None:  # a sweep reports only its best trial's
+                tracking.log_metrics(test, step=step)
             self.save_model()
             if c.merge_adapter and distributed.is_main_process():
                 self.merge_and_save()
@@ -255,7 +264,20 @@ class DPOTrainer(BaseTrainer):
             "mlflow_run_id": self.run_id,
             "tracking_uri": self.tracking_uri,
             "eval_metrics": eval_metrics,
+            "test_metrics": test,
         }
+
+    def test_metrics(self) -> dict[str, float]:
+        """Preference metrics on the data's held-out `test` split as `test/<name>`; {} when it has none.
+
+        Never used for selection: a sweep picks its best trial on validation and reports this for that trial only.
+        """
+        from datasets import Dataset
+
+        if not self.data or not self.data.test:
+            return {}
+        rows = Dataset.from_list(_pairs(self.data.test, self.config.eval_slices))
+        return {f"test/{k}": v for k, v in self.preference_metrics(rows).items()}
 
     def effective_params(self) -> dict[str, Any]:
         """The run's MLflow params: what trained (see `arabic_pref.training.trl_args.effective_params`)."""
