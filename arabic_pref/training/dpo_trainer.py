@@ -13,8 +13,10 @@ from arabic_pref import tracking
 from arabic_pref.config import DPOConfig
 from arabic_pref.metadata import METADATA_FILE, build_dpo_metadata, read_dpo_metadata
 from arabic_pref.training.base_trainer import BaseTrainer
+from arabic_pref.training.loss_guard import guard_non_finite_loss
 from arabic_pref.training.losses import trl_loss_arguments
 from arabic_pref.training.reference import AdapterDisabledReference
+from arabic_pref.training.resume import checkpoint_to_resume, remember_run
 
 SPEC_LR_CAP = 5e-7
 DPO_LABEL_NAMES = [
@@ -151,7 +153,7 @@ class DPOTrainer(BaseTrainer):
             callbacks.append(EvalObjectiveCallback(self))
         if self.config.early_stopping_patience:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=self.config.early_stopping_patience))
-        return self.create_trainer(dataset, self.get_training_arguments(), callbacks)
+        return guard_non_finite_loss(self.create_trainer(dataset, self.get_training_arguments(), callbacks))
 
     # --- evaluation ---
     def compute_preference_accuracy(self, eval_dataset: Any = None) -> float:
@@ -203,9 +205,11 @@ class DPOTrainer(BaseTrainer):
         c = self.config
         with self.tracking_run() as run:
             self.run_id = run.info.run_id if run is not None else None
+            if self.run_id is not None:
+                remember_run(self.output_dir, self.run_id, self.tracking_uri)
             trainer = self.trainer or self.build()
             if run is not None:
-                tracking.log_params(c.to_dict())
+                tracking.log_params_once(c.to_dict())
                 used = {"data/train_used": len(self.data.train), "data/validation_used": len(self.data.validation)}
                 tracking.log_metrics(
                     self.data.report.as_metrics() | used | _prefixed(self.format_counts, "data/format/")
@@ -214,13 +218,14 @@ class DPOTrainer(BaseTrainer):
             if run is not None:
                 tracking.log_metrics({"preference_accuracy": start_acc, "reward_margin": start_margin}, step=0)
             self.logger.info("preference_accuracy at step 0: %.3f", start_acc)
-            result = trainer.train()
+            result = trainer.train(resume_from_checkpoint=checkpoint_to_resume(c))
             if not math.isfinite(result.training_loss):
                 raise FloatingPointError(f"training loss is {result.training_loss}")
             step = trainer.state.global_step
             eval_metrics, final_acc, final_margin = self._final_evaluation(trainer, step)
             if run is not None:
                 tracking.log_metrics({"preference_accuracy": final_acc, "reward_margin": final_margin}, step=step)
+            self.final_metrics = _card_metrics(start_acc, final_acc, final_margin, result.training_loss, eval_metrics)
             self.save_model()
             if c.merge_adapter:
                 self.merge_and_save()
@@ -258,6 +263,16 @@ class DPOTrainer(BaseTrainer):
             return metrics, self.last_scores["accuracy"], self.last_scores["margin"]
         metrics = trainer.evaluate()
         return metrics, *self.preference_scores()
+
+
+def _card_metrics(start_acc: float, acc: float, margin: float, train_loss: float, evals: dict) -> dict[str, Any]:
+    return {
+        "preference_accuracy (step 0)": start_acc,
+        "preference_accuracy": acc,
+        "reward_margin": margin,
+        "eval_loss": evals.get("eval_loss"),
+        "train_loss": train_loss,
+    }
 
 
 def _pairs(rows: list[dict]) -> list[dict]:
