@@ -15,6 +15,7 @@ from arabic_pref.metadata import METADATA_FILE, build_dpo_metadata, read_dpo_met
 from arabic_pref.training.base_trainer import BaseTrainer
 from arabic_pref.training.loss_guard import guard_non_finite_loss
 from arabic_pref.training.losses import trl_loss_arguments
+from arabic_pref.training.model_card import push_saved_folder
 from arabic_pref.training.reference import AdapterDisabledReference
 from arabic_pref.training.resume import checkpoint_to_resume, remember_run
 
@@ -227,6 +228,7 @@ class DPOTrainer(BaseTrainer):
                 tracking.log_metrics({"preference_accuracy": final_acc, "reward_margin": final_margin}, step=step)
             self.final_metrics = _card_metrics(start_acc, final_acc, final_margin, result.training_loss, eval_metrics)
             self.save_model()
+            push_saved_folder(trainer, self.output_dir)
             if c.merge_adapter:
                 self.merge_and_save()
             if run is not None:
