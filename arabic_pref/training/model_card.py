@@ -26,7 +26,11 @@ _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
 def render_model_card(
-    config: Any, metadata: dict[str, Any], metrics: dict[str, Any], learning_rate: float | None = None
+    config: Any,
+    metadata: dict[str, Any],
+    metrics: dict[str, Any],
+    learning_rate: float | None = None,
+    pairs_used: tuple[int, int] | None = None,
 ) -> str:
     """The card's Markdown, from the run's config, its dpo_metadata.json content and its final metrics."""
     adapter = bool(config.use_lora)
@@ -51,7 +55,7 @@ def render_model_card(
         ("loss", f"`{config.loss_type}`, beta {config.beta:g}, label smoothing {config.label_smoothing:g}"),
         ("learning rate", f"{lr:g} (effective), {config.lr_scheduler_type} schedule"),
         ("data", f"`{config.dataset_path}`, SHA-256 `{metadata.get('dataset_sha256')}`"),
-        ("pairs", f"{counts.get('data/train_kept', '?')} train, {counts.get('data/validation_kept', '?')} validation"),
+        ("pairs", _pairs(counts, pairs_used)),
         ("lengths", f"max_prompt_length {config.max_prompt_length}, max_length {config.max_length}"),
         ("seed", str(config.seed)),
         ("MLflow run", f"`{metadata.get('mlflow_run_id')}`"),
@@ -96,7 +100,16 @@ def model_card_for(trainer: Any, metadata: dict[str, Any]) -> str:
     metrics = dict(getattr(trainer, "final_metrics", None) or {})
     if trl_trainer is not None:
         metrics["steps"] = trl_trainer.state.global_step
-    return render_model_card(trainer.config, metadata, metrics, learning_rate)
+    data = getattr(trainer, "data", None)
+    used = (len(data.train), len(data.validation)) if data is not None else None
+    return render_model_card(trainer.config, metadata, metrics, learning_rate, used)
+
+
+def _pairs(counts: dict[str, Any], used: tuple[int, int] | None) -> str:
+    kept = f"{counts.get('data/train_kept', '?')} train, {counts.get('data/validation_kept', '?')} validation"
+    if used is None:
+        return f"{kept} (kept after the data checks)"
+    return f"{used[0]} train, {used[1]} validation used ({kept} kept after the data checks)"
 
 
 def _title(config: Any) -> str:
