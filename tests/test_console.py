@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -71,3 +72,28 @@ def _front_matter(card: str) -> tuple[dict, str]:
     assert card.startswith("---\n")
     front, body = card[4:].split("\n---\n", 1)
     return yaml.safe_load(front), body
+
+
+def test_verbose_true_leaves_the_libraries_alone_and_the_default_quiets_them(monkeypatch):
+    import logging
+    import warnings
+
+    from arabic_pref.console import QUIET_ENVIRONMENT, QUIET_LOGGERS, configure
+
+    for key in QUIET_ENVIRONMENT:
+        monkeypatch.delenv(key, raising=False)
+    levels = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
+    try:
+        with warnings.catch_warnings():
+            configure(verbose=True)
+            assert not any(key in os.environ for key in QUIET_ENVIRONMENT)
+            assert logging.getLogger("bitsandbytes").level == levels["bitsandbytes"]
+            configure(verbose=False)
+            assert os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] == "1"
+            assert logging.getLogger("bitsandbytes").level == logging.ERROR
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.warn("the optional `kernels` package is not installed", UserWarning, stacklevel=1)
+            assert caught == []
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
