@@ -5,15 +5,14 @@ Each `sweeps/NAME.yaml` becomes option NAME of the group `sweep` (package _globa
 while the files stay at the top level of the checkout as the design asks.
 """
 
-from pathlib import Path
-
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from arabic_pref.config import DPOConfig
+from arabic_pref.resources import sweeps_dir
 
 SCHEMA_NAME = "dpo_config"
-SWEEPS_DIR = Path(__file__).resolve().parents[1] / "sweeps"
+SWEEPS_DIR = sweeps_dir()
 
 
 def register_configs() -> None:

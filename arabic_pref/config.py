@@ -170,6 +170,15 @@ class DPOConfig:
         "Tags of the validation pairs to report preference accuracy per value of (those a pair file carries).",
     )
 
+    # --- lifecycle: resume after a crash, console ---
+    resume: bool = _f(
+        False, "Continue the run in output_dir from its last complete checkpoint, logging into its MLflow run."
+    )
+    resume_from_checkpoint: str | None = _f(
+        None, "Continue from this checkpoint-N folder (MLflow run: the one of the folder holding it)."
+    )
+    verbose: bool = _f(False, "Console: also library warnings, info logs and data-preparation progress bars.")
+
     # --- pass-through ---
     training_args: dict[str, Any] = _f({}, "Extra trl.DPOConfig fields not named above, passed through unchanged.")
 
@@ -314,6 +323,11 @@ def _check_values(c: DPOConfig) -> None:
             "save_steps",
             f"must be a multiple of eval_steps ({c.eval_steps}) with load_best_model_at_end, got {c.save_steps}",
         )
+    _require(
+        not (c.resume and c.resume_from_checkpoint),
+        "resume_from_checkpoint",
+        "choose one of resume=true (last checkpoint of output_dir) and resume_from_checkpoint=PATH",
+    )
     clash = sorted(set(c.training_args) & {f.name for f in dataclasses.fields(c)})
     _require(not clash, "training_args", f"{', '.join(clash)} are top-level fields; set them directly")
 

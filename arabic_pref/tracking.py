@@ -79,6 +79,23 @@ def mlflow_run(uri: str, experiment_name: str, run_name: str | None, tags: Mappi
         mlflow.end_run(status=status)
 
 
+@contextlib.contextmanager
+def reopened_run(run_id: str) -> Iterator[Any]:
+    """An existing run made active again (a resumed training, a later evaluation); ends like `mlflow_run`."""
+    import mlflow
+
+    run = mlflow.start_run(run_id=run_id)
+    status = "FAILED"
+    try:
+        yield run
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        mlflow.end_run(status=status)
+
+
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in mapping.items():
@@ -90,13 +107,38 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def log_params(params: Mapping[str, Any]) -> None:
-    import mlflow
-
+def _param_strings(params: Mapping[str, Any]) -> dict[str, str]:
     flat = {
         k: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v for k, v in flatten(params).items()
     }
-    mlflow.log_params({k: str(v)[:MAX_PARAM_CHARS] for k, v in flat.items()})
+    return {k: str(v)[:MAX_PARAM_CHARS] for k, v in flat.items()}
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    import mlflow
+
+    mlflow.log_params(_param_strings(params))
+
+
+def log_params_once(params: Mapping[str, Any]) -> None:
+    """Params of a run that may already hold some (a resumed run): MLflow refuses to rewrite a param.
+
+    Keys it lacks are logged; a key whose value changed is kept and the new value is tagged
+    `changed_on_resume.<key>`, so the run still says what actually ran.
+    """
+    import mlflow
+
+    logged = mlflow.get_run(mlflow.active_run().info.run_id).data.params
+    if not logged:
+        log_params(params)
+        return
+    flat = _param_strings(params)
+    new = {k: v for k, v in flat.items() if k not in logged}
+    if new:
+        mlflow.log_params(new)
+    changed = {f"changed_on_resume.{k}": v for k, v in flat.items() if k in logged and logged[k] != v}
+    if changed:
+        mlflow.set_tags(changed)
 
 
 def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:

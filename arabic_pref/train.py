@@ -14,11 +14,15 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from arabic_pref import console
 from arabic_pref.conf_store import register_configs
 from arabic_pref.config import ConfigError, DPOConfig
+from arabic_pref.resources import config_dir
 
 log = logging.getLogger("arabic_pref.train")
 EXIT_CONFIG_ERROR = 2
+EXIT_TRAINING_ERROR = 1
+EXIT_INTERRUPTED = 130
 
 
 def to_dpo_config(cfg: DictConfig | DPOConfig) -> DPOConfig:
@@ -59,6 +63,9 @@ def _prepared_trainer(cfg: DictConfig | DPOConfig, **trainer_kwargs: Any) -> Any
     trainer.training_args = trainer.get_training_arguments()  # the one road to TRL: every check, once
     trainer.load_data()
     trainer.resolve_model()
+    from arabic_pref.training.resume import check_resume
+
+    console.announce(trainer, check_resume(config, trainer.tracking_uri))
     return trainer
 
 
@@ -112,9 +119,10 @@ def print_summary(summary: dict[str, Any]) -> None:
 register_configs()
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def main(cfg: DictConfig) -> float:
     """Returns the optimized metric (preference accuracy, or the sweep's objective) to Hydra's sweepers."""
+    console.configure(verbose=cfg.verbose)
     trial = None
     try:
         if cfg.sweep_trial_id is not None:
@@ -128,6 +136,13 @@ def main(cfg: DictConfig) -> float:
         if trial is not None:
             raise  # inside a sweep: the sweeper records the trial as failed and goes on
         sys.exit(EXIT_CONFIG_ERROR)
+    except (FloatingPointError, KeyboardInterrupt) as e:
+        if trial is not None:
+            raise
+        interrupted = isinstance(e, KeyboardInterrupt)
+        message = f"interrupted (continue with resume=true output_dir={cfg.output_dir})" if interrupted else e
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_INTERRUPTED if interrupted else EXIT_TRAINING_ERROR)
     from arabic_pref.distributed import is_main_process
 
     if is_main_process():

@@ -18,6 +18,7 @@ from arabic_pref.metadata import METADATA_FILE, read_dpo_metadata, write_dpo_met
 from arabic_pref.models import load_causal_lm, load_tokenizer, resolve_model_source
 from arabic_pref.training.data_adapter import DataLoaderAdapter
 from arabic_pref.training.reference import AdapterDisabledReference
+from arabic_pref.training.resume import run_to_resume
 
 log = logging.getLogger(__name__)
 
@@ -154,9 +155,10 @@ class BaseTrainer:
             return contextlib.nullcontext()
         if mlflow.active_run() is not None and self.run_id == mlflow.active_run().info.run_id:
             return contextlib.nullcontext(mlflow.active_run())
+        self.run_id = self.run_id or run_to_resume(c)
         if self.run_id is not None:
             mlflow.set_tracking_uri(self.tracking_uri)
-            return _resumed_run(self.run_id)
+            return tracking.reopened_run(self.run_id)
         return tracking.mlflow_run(self.tracking_uri, c.experiment_name, c.run_name, self.tracking_tags())
 
     # --- data shaping shared by every method ---
@@ -181,16 +183,20 @@ class BaseTrainer:
     # --- persistence ---
     def save_model(self, output_dir: str | None = None) -> None:
         """Weights (or LoRA adapter), tokenizer, generation config, then the metadata file (atomic, last)."""
+        from arabic_pref.training.model_card import CARD_FILE, model_card_for
         from arabic_pref.training.persistence import publish_pretrained, publish_with_trainer
 
         target = Path(output_dir or self.config.output_dir)
+        metadata = self.training_metadata()
+        card = {CARD_FILE: model_card_for(self, metadata)}
         if distributed.is_distributed() and self.trainer is not None:
-            publish_with_trainer(self.trainer, target)  # every rank joins; only the main process writes
+            publish_with_trainer(self.trainer, target, card)  # every rank joins; only the main process writes
             if not distributed.is_main_process():
                 return
         else:
-            publish_pretrained(self.trainer.model if self.trainer is not None else self.model, self.tokenizer, target)
-        write_dpo_metadata(target, self.training_metadata())
+            model = self.trainer.model if self.trainer is not None else self.model
+            publish_pretrained(model, self.tokenizer, target, card)
+        write_dpo_metadata(target, metadata)
         self.logger.info("model and %s saved to %s", METADATA_FILE, target)
 
     def merge_and_save(self, output_dir: str | None = None) -> Path:
@@ -234,19 +240,3 @@ class BaseTrainer:
     @property
     def output_dir(self) -> Path:
         return Path(self.config.output_dir)
-
-
-def _resumed_run(run_id: str) -> Any:
-    import contextlib
-
-    import mlflow
-
-    @contextlib.contextmanager
-    def _ctx() -> Any:
-        run = mlflow.start_run(run_id=run_id)
-        try:
-            yield run
-        finally:
-            mlflow.end_run(status="FINISHED")
-
-    return _ctx()

@@ -14,7 +14,10 @@ from arabic_pref.config import DPOConfig
 from arabic_pref.metadata import METADATA_FILE, build_dpo_metadata, read_dpo_metadata
 from arabic_pref.training.base_trainer import BaseTrainer
 from arabic_pref.training.callbacks import PreferenceMetricsCallback
+from arabic_pref.training.loss_guard import guard_non_finite_loss
+from arabic_pref.training.model_card import push_saved_folder
 from arabic_pref.training.reference import AdapterDisabledReference, restore_lora_dropout
+from arabic_pref.training.resume import checkpoint_to_resume, remember_run
 from arabic_pref.training.trl_args import TRL_ARGS_FILE, effective_params, trl_args_dict
 
 
@@ -128,7 +131,7 @@ class DPOTrainer(BaseTrainer):
         callbacks += [self.metrics_callback, *self.callbacks]
         if self.config.early_stopping_patience:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=self.config.early_stopping_patience))
-        return self.create_trainer(dataset, training_args, callbacks)
+        return guard_non_finite_loss(self.create_trainer(dataset, training_args, callbacks))
 
     # --- evaluation ---
     def compute_preference_accuracy(self, eval_dataset: Any = None) -> float:
@@ -213,9 +216,11 @@ class DPOTrainer(BaseTrainer):
             training_args = self.training_args or self.get_training_arguments()
         with self.tracking_run() as run:
             self.run_id = run.info.run_id if run is not None else None
+            if self.run_id is not None:
+                remember_run(self.output_dir, self.run_id, self.tracking_uri)
             trainer = self.trainer or self.build(training_args)
             if run is not None:
-                tracking.log_params(self.effective_params())
+                tracking.log_params_once(self.effective_params())
                 tracking.log_json_artifact(trl_args_dict(trainer.args), TRL_ARGS_FILE)
                 from arabic_pref.data.baselines import baseline_metrics
 
@@ -236,7 +241,7 @@ class DPOTrainer(BaseTrainer):
                 start["preference_accuracy_per_token"],
                 start["length_baseline_accuracy"],
             )
-            result = trainer.train()
+            result = trainer.train(resume_from_checkpoint=checkpoint_to_resume(c))
             if not math.isfinite(result.training_loss):
                 raise FloatingPointError(f"training loss is {result.training_loss}")
             step = trainer.state.global_step
@@ -244,7 +249,9 @@ class DPOTrainer(BaseTrainer):
             test = self.test_metrics()
             if run is not None and test and c.sweep_trial_id is None:  # a sweep reports only its best trial's
                 tracking.log_metrics(test, step=step)
+            self.final_metrics = _card_metrics(start, final, result.training_loss, eval_metrics, test)
             self.save_model()
+            push_saved_folder(trainer, self.output_dir)
             if c.merge_adapter and distributed.is_main_process():
                 self.merge_and_save()
             if run is not None:
@@ -306,6 +313,19 @@ class DPOTrainer(BaseTrainer):
             return {k: v for k, v in last_eval.items() if k.startswith("eval_")}, latest[1]
         metrics = trainer.evaluate()  # our callback scores the pairs and logs the preference metrics
         return {k: v for k, v in metrics.items() if k.startswith("eval_")}, self.metrics_callback.latest[1]
+
+
+def _card_metrics(start: dict, final: dict, train_loss: float, evals: dict, test: dict) -> dict[str, Any]:
+    return {
+        "preference_accuracy (step 0)": start["preference_accuracy"],
+        "preference_accuracy": final["preference_accuracy"],
+        "preference_accuracy_per_token": final["preference_accuracy_per_token"],
+        "length-only baseline": final["length_baseline_accuracy"],
+        "reward_margin": final["reward_margin"],
+        "eval_loss": evals.get("eval_loss"),
+        "train_loss": train_loss,
+        **{k: v for k, v in test.items() if k in ("test/preference_accuracy", "test/preference_accuracy_per_token")},
+    }
 
 
 def _pairs(rows: list[dict], tags: list[str] | tuple[str, ...] = ()) -> list[dict]:

@@ -18,7 +18,9 @@ from typing import Any
 from arabic_pref.config import ConfigError
 
 
-def publish_pretrained(model: Any, tokenizer: Any, target: Path) -> None:
+def publish_pretrained(model: Any, tokenizer: Any, target: Path, extra_files: dict[str, str] | None = None) -> None:
+    """Save into a staging folder, then move each file into `target`; `extra_files` (name -> text, e.g. the model
+    card README.md) are written into the staging folder last, replacing what save_pretrained wrote there."""
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".saving-", dir=target) as staging:
         model.save_pretrained(staging)
@@ -26,6 +28,8 @@ def publish_pretrained(model: Any, tokenizer: Any, target: Path) -> None:
         generation_config = getattr(model, "generation_config", None)
         if generation_config is not None:
             generation_config.save_pretrained(staging)
+        for name, text in (extra_files or {}).items():
+            (Path(staging) / name).write_text(text, encoding="utf-8")
         for item in sorted(Path(staging).iterdir()):
             os.replace(item, target / item.name)
 
@@ -51,7 +55,7 @@ def adapter_base_name(path: Path, metadata: dict) -> str:
     return PeftConfig.from_pretrained(str(path)).base_model_name_or_path
 
 
-def publish_with_trainer(trl_trainer: Any, target: Path) -> None:
+def publish_with_trainer(trl_trainer: Any, target: Path, extra_files: dict[str, str] | None = None) -> None:
     """Multi-process save: called on every rank, through the trainer's own save.
 
     `Trainer.save_model` gathers ZeRO-3 and FSDP shards (a collective every rank must join) and writes on the
@@ -71,6 +75,8 @@ def publish_with_trainer(trl_trainer: Any, target: Path) -> None:
             generation_config = getattr(trl_trainer.model, "generation_config", None)
             if generation_config is not None:
                 generation_config.save_pretrained(staging)
+            for name, text in (extra_files or {}).items():
+                (staging / name).write_text(text, encoding="utf-8")
             for item in sorted(staging.iterdir()):
                 os.replace(item, target / item.name)
     finally:

@@ -1,0 +1,92 @@
+"""Continuing a killed run: which checkpoint it continues from, and which MLflow run it logs into.
+
+A CLI run writes into a fresh Hydra folder. `resume=true output_dir=<the killed run's folder>` continues from the
+last complete `checkpoint-N` there; `resume_from_checkpoint=<.../checkpoint-N>` from that one. transformers
+restores the weights, optimizer, scheduler, RNG states and the position in the data from the checkpoint; the
+MLflow run is found through `mlflow_run.json`, which every tracked run writes into its output folder when it
+starts. A checkpoint is complete when it holds `trainer_state.json`: transformers writes that file last, so a
+process killed in the middle of a save leaves a folder without it, which is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from arabic_pref.config import ConfigError
+from arabic_pref.metadata import atomic_write_text
+
+RUN_RECORD_FILE = "mlflow_run.json"
+CHECKPOINT_MARKER = "trainer_state.json"  # transformers' TRAINER_STATE_NAME, written last in a checkpoint
+_CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
+
+
+def complete_checkpoints(folder: Path) -> list[Path]:
+    """The complete `checkpoint-N` folders of `folder`, oldest step first."""
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _CHECKPOINT_NAME.match(p.name)) and p.is_dir()]
+    return [p for _, p in sorted(found) if (p / CHECKPOINT_MARKER).is_file()]
+
+
+def checkpoint_to_resume(config: Any) -> str | None:
+    """The checkpoint this run continues from (None: a fresh run); ConfigError when there is none to resume."""
+    if config.resume_from_checkpoint:
+        path = Path(config.resume_from_checkpoint).expanduser()
+        if not (path / CHECKPOINT_MARKER).is_file():
+            raise ConfigError(
+                "resume_from_checkpoint", f"{path} is not a complete checkpoint folder (no {CHECKPOINT_MARKER})"
+            )
+        return str(path)
+    if not config.resume:
+        return None
+    found = complete_checkpoints(Path(config.output_dir))
+    if not found:
+        raise ConfigError(
+            "resume",
+            f"no complete checkpoint-N folder in output_dir={config.output_dir}; pass the killed run's output_dir "
+            "(runs write checkpoints every save_steps updates)",
+        )
+    return str(found[-1])
+
+
+def remember_run(output_dir: str | Path, run_id: str, tracking_uri: str) -> None:
+    """Record the MLflow run of a run in its output folder, so that a resumed run logs into it."""
+    record = {"run_id": run_id, "tracking_uri": tracking_uri}
+    atomic_write_text(Path(output_dir) / RUN_RECORD_FILE, json.dumps(record, indent=2) + "\n")
+
+
+def recorded_run(folder: str | Path) -> dict[str, str] | None:
+    path = Path(folder) / RUN_RECORD_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def run_to_resume(config: Any) -> str | None:
+    """The MLflow run id of the run being resumed (recorded next to its checkpoints), or None."""
+    checkpoint = checkpoint_to_resume(config)
+    if checkpoint is None or config.report_to != "mlflow":
+        return None
+    record = recorded_run(Path(checkpoint).parent)
+    return record["run_id"] if record else None
+
+
+def check_resume(config: Any, tracking_uri: str) -> str | None:
+    """Before any model loads: the checkpoint exists and its MLflow run is in this store. Returns the checkpoint."""
+    checkpoint = checkpoint_to_resume(config)
+    run_id = run_to_resume(config)
+    if run_id is not None:
+        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
+
+        try:
+            MlflowClient(tracking_uri).get_run(run_id)
+        except MlflowException:
+            recorded = recorded_run(Path(checkpoint).parent) or {}
+            raise ConfigError(
+                "tracking_uri",
+                f"the run being resumed ({run_id}) is not in {tracking_uri}; it logged to "
+                f"{recorded.get('tracking_uri')}: pass tracking_uri=<that store>",
+            ) from None
+    return checkpoint
