@@ -16,6 +16,7 @@ from arabic_pref.config import DPOConfig
 from arabic_pref.data import PreferenceData, load_preference_data
 from arabic_pref.metadata import METADATA_FILE, read_dpo_metadata, write_dpo_metadata
 from arabic_pref.models import load_causal_lm, load_tokenizer, resolve_model_source
+from arabic_pref.run_names import run_name_for
 from arabic_pref.training.data_adapter import DataLoaderAdapter
 from arabic_pref.training.reference import AdapterDisabledReference
 
@@ -185,7 +186,8 @@ class BaseTrainer:
         if self.run_id is not None:
             mlflow.set_tracking_uri(self.tracking_uri)
             return _resumed_run(self.run_id)
-        return tracking.mlflow_run(self.tracking_uri, c.experiment_name, c.run_name, self.tracking_tags(), nested)
+        name = run_name_for(c, self.extra_tags.get("trial_number"))
+        return tracking.mlflow_run(self.tracking_uri, c.experiment_name, name, self.tracking_tags(), nested)
 
     # --- data shaping shared by every method ---
     def _add_format_counts(self, counts: dict[str, int]) -> None:
