@@ -71,7 +71,7 @@ def test_study_names_its_objective_and_beta_is_the_beta_that_ran(compare_store):
             short_number(lr)
         )
     frame = study.trials_dataframe()
-    assert {"params_beta", "params_beta_unit", "values_preference_accuracy"} <= set(frame.columns)
+    assert {"params_beta", "params_beta_unit", "value_preference_accuracy"} <= set(frame.columns)
 
 
 @pytest.mark.slow
