@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
-
 # Two steps of two pairs, an evaluation at the last step, a train metric at every step.
 TINY_RUN = [
     "max_steps=2",
@@ -42,6 +40,8 @@ def _ok(result, what: str) -> None:
 
 @pytest.fixture(scope="session")
 def compare_store(tmp_path_factory) -> Store:
+    from tests.conftest import run_cli  # conftest imports this module: no import cycle at load time
+
     folder = tmp_path_factory.mktemp("compare_store")
     sweep = run_cli(
         ["-m", "sweep=smoke", f"hydra.sweeper.n_trials={SWEEP_TRIALS}", "hydra.sweeper.pruner=null", *TINY_RUN],

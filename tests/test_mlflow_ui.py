@@ -101,3 +101,86 @@ def _wait_for_text(driver, *texts: str, timeout: float = WAIT_S) -> str:
         return body if all(t in body for t in texts) else False
 
     return WebDriverWait(driver, timeout, poll_frequency=0.5).until(seen, f"page never showed {texts}")
+
+
+def _shot(driver, folder: Path, name: str) -> None:
+    folder.mkdir(exist_ok=True)
+    assert driver.save_screenshot(str(folder / f"{name}.png")), name
+
+
+@pytest.mark.slow
+def test_mlflow_ui_shows_the_sweep_nested_with_named_trials_params_and_accuracy_chart(
+    compare_store, mlflow_server, browser, tmp_path
+):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from arabic_pref.compare.runs import training_view_link
+    from arabic_pref.tracking import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
+
+    shots = tmp_path / "screenshots"
+    client = MlflowClient(tracking_uri=compare_store.tracking_uri)
+    experiment = client.get_experiment_by_name("arabic-pref")
+    assert experiment.tags[EXPERIMENT_KIND_TAG] == EXPERIMENT_KIND
+    runs = client.search_runs([experiment.experiment_id])
+    parent = next(r for r in runs if r.data.tags.get("arabic_pref.sweep") == "parent")
+    trials = sorted((r for r in runs if r.data.tags.get("mlflow.parentRunId")), key=lambda r: r.info.run_name)
+    single = next(r for r in runs if r is not parent and r not in trials)
+    assert [r.info.run_name[:3] for r in trials] == ["t00", "t01", "t02"]
+
+    # The experiment in the training view: the runs table with the single run and the sweep's parent; the
+    # trials are folded under their parent, not listed beside it.
+    browser.get(training_view_link(experiment.experiment_id, mlflow_server))
+    body = _wait_for_text(browser, "Model training", parent.info.run_name, single.info.run_name, "matching runs")
+    _shot(browser, shots, "1-experiment-runs")
+    assert "Evaluation runs" not in body and "Model registry" in body  # not the GenAI pages
+    assert not any(t.info.run_name in body for t in trials)
+    expander = f'div[row-id="{parent.info.run_id}"] [col-id="attributes.`Run Name`"] button'
+    WebDriverWait(browser, WAIT_S).until(ec.element_to_be_clickable((By.CSS_SELECTOR, expander))).click()
+    body = _wait_for_text(browser, *(t.info.run_name for t in trials))
+    _shot(browser, shots, "2-trials-nested")
+    rows = browser.find_elements(By.CSS_SELECTOR, "div.ag-center-cols-container div[role='row'], div[role='row']")
+    names = [r.text for r in rows if any(t.info.run_name in r.text for t in trials)]
+    assert names, "the trials' rows are not in the grid"
+
+    # A trial's page: its name, its parent, and its params under the config reference's names.
+    trial = trials[0]
+    run_page = f"{mlflow_server}/#/experiments/{experiment.experiment_id}/runs/{trial.info.run_id}"
+    link = f"{run_page}?workflowType=machine_learning"
+    browser.get(link)
+    _wait_for_text(browser, trial.info.run_name, "Parent run", parent.info.run_name)
+    params = {k: trial.data.params[k] for k in ("beta", "learning_rate", "loss_type")}
+    search = WebDriverWait(browser, WAIT_S).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, "input[placeholder='Search parameters']"))
+    )
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", search)
+    for key, value in params.items():
+        search.send_keys(Keys.CONTROL, "a")  # replaces the previous filter (clear() bypasses React's state)
+        search.send_keys(key)
+        _wait_for_text(browser, key, value)
+        if key == "beta":
+            _shot(browser, shots, "3-trial-params")
+
+    # The preference-accuracy chart on the trial's metrics page.
+    browser.get(link.replace("?workflowType", "/model-metrics?workflowType"))
+    charts = WebDriverWait(browser, WAIT_S).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, "input[placeholder='Search metric charts']"))
+    )
+    charts.send_keys("preference_accuracy")
+    _wait_for_text(browser, "preference_accuracy", trial.info.run_name)
+    WebDriverWait(browser, WAIT_S).until(
+        lambda d: d.execute_script(
+            "return [...document.querySelectorAll('.js-plotly-plot, canvas, svg.main-svg')].length > 0"
+        ),
+        "no chart was drawn",
+    )
+    _shot(browser, shots, "4-preference-accuracy-chart")
+    assert sorted(p.name for p in shots.iterdir()) == [
+        "1-experiment-runs.png",
+        "2-trials-nested.png",
+        "3-trial-params.png",
+        "4-preference-accuracy-chart.png",
+    ]
+    print(f"screenshots in {shots}")

@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from arabic_pref import tracking
 from arabic_pref.compare.runs import DEFAULT_EXPERIMENT
 
 EXIT_BAD_INPUT = 2
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     others = [s for s in table.attrs["sweeps"] if s != table.attrs["study"]]
     if others:
         print(f"other sweeps in this experiment: {', '.join(others)} (--study NAME)")
+    print(f"in the MLflow UI ({tracking.ui_command(table.attrs['tracking_uri'])}): {table.attrs['ui_link']}")
     if args.csv:
         from arabic_pref.metadata import atomic_write_text
 

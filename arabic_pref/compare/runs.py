@@ -44,6 +44,12 @@ class Sweep:
     direction: str
 
 
+def training_view_link(experiment_id: str, base_url: str = "http://127.0.0.1:5000") -> str:
+    """The experiment's runs table in MLflow's UI. MLflow 3.17's UI opens every experiment in its GenAI view
+    unless the "Model training" switch was clicked (remembered per browser) or the link asks for it."""
+    return f"{base_url}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
 def default_storage(tracking_uri: str) -> str | None:
     """The sweeper's default Optuna storage: optuna.db beside a SQLite MLflow store, when it exists."""
     if tracking_uri.startswith("sqlite:///"):
@@ -195,6 +201,7 @@ def leaderboard(
         objective=objective,
         direction=direction,
         sweeps=[s.study for s in list_sweeps(client, experiment)],
+        ui_link=training_view_link(experiment_id(client, experiment)),
     )
     return table
 
