@@ -107,6 +107,7 @@ def test_leaderboard_of_the_sweep_is_sorted_and_numbers_are_what_ran(compare_sto
     assert list(single["run_name"]) == ["sigmoid b=0.1 lr=5e-3"] and single["steps"][0] == 2
     broken = leaderboard(compare_store.tracking_uri, study="broken")
     assert list(broken["state"]) == ["FAIL"] and math.isnan(broken["objective"][0])
+    assert list(broken["run_name"]) == ["t00 failed"]
 
 
 @pytest.mark.slow

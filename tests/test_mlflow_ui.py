@@ -125,9 +125,10 @@ def test_mlflow_ui_shows_the_sweep_nested_with_named_trials_params_and_accuracy_
     experiment = client.get_experiment_by_name("arabic-pref")
     assert experiment.tags[EXPERIMENT_KIND_TAG] == EXPERIMENT_KIND
     runs = client.search_runs([experiment.experiment_id])
-    parent = next(r for r in runs if r.data.tags.get("arabic_pref.sweep") == "parent")
-    trials = sorted((r for r in runs if r.data.tags.get("mlflow.parentRunId")), key=lambda r: r.info.run_name)
-    single = next(r for r in runs if r is not parent and r not in trials)
+    parent = next(r for r in runs if r.info.run_name == "sweep-smoke")
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    trials.sort(key=lambda r: r.info.run_name)
+    single = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags and "arabic_pref.sweep" not in r.data.tags)
     assert [r.info.run_name[:3] for r in trials] == ["t00", "t01", "t02"]
 
     # The experiment in the training view: the runs table with the single run and the sweep's parent; the

@@ -35,8 +35,8 @@ def metric_histories(client: Any, run_id: str, names: Sequence[str] | None = Non
 def draw_learning_curves(runs: Mapping[str, Histories], title: str = "") -> Any:
     """A 2x2 figure, one line per run (label -> histories) in each panel.
 
-    A bare matplotlib Figure (no pyplot): no GUI backend is touched, nothing needs closing, and a notebook shows
-    it with `display(fig)`.
+    A bare matplotlib Figure (no pyplot): no GUI backend is touched and nothing needs closing; a notebook shows
+    it as `Image(arabic_pref.compare.plots.to_png(fig))`.
     """
     from matplotlib.figure import Figure
 

@@ -79,3 +79,12 @@ def save_plots(table: Any, client: Any, folder: Path, top: int = 3) -> list[Path
         partial.replace(folder / name)
         paths.append(folder / name)
     return paths
+
+
+def to_png(fig: Any, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes, e.g. for `IPython.display.Image` (a bare Figure has no notebook display)."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
