@@ -20,6 +20,11 @@ from typing import Any
 DEFAULT_DB = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
 MAX_PARAM_CHARS = 6000
+# MLflow 3's UI opens an experiment by its kind: without this tag it guesses, and a DPO run was listed among
+# GenAI "Evaluation runs". `custom_model_development` is the kind whose page is the runs table with its charts
+# (the UI's other choice is `genai_development`).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 
 def resolve_tracking_uri(uri: str | None) -> str:
@@ -54,9 +59,15 @@ def ensure_experiment(name: str, uri: str) -> str:
     mlflow.set_tracking_uri(uri)
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:
+        if EXPERIMENT_KIND_TAG not in experiment.tags:  # made by an older version: mark it; a user's choice stays
+            mlflow.MlflowClient(tracking_uri=uri).set_experiment_tag(
+                experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+            )
         return experiment.experiment_id
     try:
-        return mlflow.create_experiment(name, artifact_location=artifact_location(uri))
+        return mlflow.create_experiment(
+            name, artifact_location=artifact_location(uri), tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+        )
     except Exception:  # created meanwhile by a parallel worker
         return mlflow.get_experiment_by_name(name).experiment_id
 

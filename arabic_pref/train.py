@@ -106,6 +106,14 @@ def print_summary(summary: dict[str, Any]) -> None:
                     else ""
                 ),
                 f"  train loss           {summary['train_loss']:.4f}   eval loss {summary['eval_loss']:.4f}",
+                *(
+                    [
+                        f"  test split           {summary['test_metrics']['test/preference_accuracy']:.3f}   per token "
+                        f"{summary['test_metrics']['test/preference_accuracy_per_token']:.3f} (held out)"
+                    ]
+                    if summary.get("test_metrics")
+                    else []
+                ),
                 f"  steps                {summary['global_step']}",
                 f"  model + metadata     {summary['output_dir']}",
                 f"  MLflow run           {summary['mlflow_run_id']} in {summary['tracking_uri']}",

@@ -109,3 +109,7 @@ def eval_dataset() -> Any:
 
     rows = load_preference_data(DATA).validation[:16]
     return Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows])
+
+
+# --- the comparison tests' shared store (one real sweep and run per session) ---
+from tests.fixtures_store import compare_store  # noqa: E402,F401

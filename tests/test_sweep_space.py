@@ -81,11 +81,11 @@ def test_conditional_beta_stays_in_the_range_of_its_loss_and_is_normalised_for_o
         values = space.suggest(trial)
         low, high = (0.01, 0.5) if values["loss"] == "sigmoid" else (0.1, 2.0)
         assert low <= values["beta"] <= high
-        assert 0 <= trial.params["beta"] <= 1  # what Optuna sees: one distribution for every trial
-        assert trial.user_attrs["beta"] == values["beta"]
+        assert 0 <= trial.params["beta_unit"] <= 1  # what Optuna searches: one distribution for every trial
+        assert trial.params["beta"] == trial.user_attrs["beta"] == values["beta"]  # the real beta, by its name
         study.tell(trial, 0.5)
     importances = optuna.importance.get_param_importances(study)
-    assert "beta" in importances  # the importance plot keeps beta
+    assert "beta_unit" in importances  # the importance plot keeps the search variable
 
 
 def test_seeded_sampler_proposes_the_same_trials_twice():

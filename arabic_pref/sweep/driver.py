@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -70,6 +71,9 @@ class SweepDriver:
             direction=settings.direction,
             load_if_exists=True,
         )
+        with warnings.catch_warnings():  # experimental since Optuna 3.2, stable in use
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self.study.set_metric_names([settings.objective])  # optuna-dashboard and trials.csv name the objective
         self.tracking_uri = tracking.resolve_tracking_uri(tracking_uri)
         self.experiment_name = experiment_name
         self.description = {

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from arabic_pref import tracking
+from arabic_pref.sweep.space import unit_name
 from arabic_pref.sweep.study import TEST_METRICS_ATTR, best_trial
 from arabic_pref.sweep.trial import PARENT_RUN_ATTR
 
@@ -92,8 +93,20 @@ def finalize_parent_run(uri: str, run_id: str, study: Any, status: str = "FINISH
 
 
 def best_params(trial: Any) -> dict[str, Any]:
-    """Sampled params with conditional ones (searched on a normalised scale) shown at their real value."""
-    return {k: trial.user_attrs.get(k, v) for k, v in trial.params.items()}
+    """The params a trial trained with: conditional ones at their real value, without their normalised twin."""
+    hidden = {unit_name(k) for k in trial.params}
+    return {k: trial.user_attrs.get(k, v) for k, v in trial.params.items() if k not in hidden}
+
+
+def _searched_importances(study: Any) -> Any:
+    """Importances of the searched variables only: a conditional param's real value (e.g. `beta`, a one-point
+    distribution per trial) would be drawn with importance 0; its normalised twin (`beta_unit`) carries it."""
+    from optuna.search_space import intersection_search_space
+    from optuna.trial import TrialState
+    from optuna.visualization import matplotlib as optuna_plots
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return optuna_plots.plot_param_importances(study, params=sorted(intersection_search_space(complete)))
 
 
 def write_artifacts(study: Any, folder: Path) -> list[Path]:
@@ -111,7 +124,7 @@ def write_artifacts(study: Any, folder: Path) -> list[Path]:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     plots = {"optimization_history.png": optuna_plots.plot_optimization_history}
     if len(complete) >= 2 and len({k for t in complete for k in t.params}) >= 1:
-        plots["param_importances.png"] = optuna_plots.plot_param_importances
+        plots["param_importances.png"] = _searched_importances
     for name, plot in plots.items():
         try:
             axes = plot(study)

@@ -11,9 +11,11 @@ sigmoid's):
     beta:
       given: loss
       ranges: {sigmoid: "tag(log, interval(0.01, 0.5))", ipo: "tag(log, interval(0.05, 1.0))"}
-Optuna then searches `beta` on a normalised scale u in [0, 1] (the same distribution in every trial, so its
-importance evaluator keeps it) and we map u into the range of the chosen loss, on a log scale when the range is
-tagged log. The trial records the real value as the user attribute `beta`.
+Optuna then searches `beta_unit`, a normalised scale u in [0, 1] (the same distribution in every trial, so its
+importance evaluator keeps it), and we map u into the range of the chosen loss, on a log scale when the range is
+tagged log. The name `beta` means the beta the trial trains with everywhere users look: it is also an Optuna
+param (a one-point distribution, so samplers and importances leave it alone and optuna-dashboard and
+`trials.csv` show the real value) and a user attribute.
 """
 
 from __future__ import annotations
@@ -82,6 +84,14 @@ def parse_interval(name: str, expression: str) -> Interval:
     return interval
 
 
+UNIT_SUFFIX = "_unit"
+
+
+def unit_name(name: str) -> str:
+    """The Optuna name of a conditional parameter's normalised search variable (`beta` -> `beta_unit`)."""
+    return f"{name}{UNIT_SUFFIX}"
+
+
 @dataclass
 class Conditional:
     name: str
@@ -114,8 +124,9 @@ class SearchSpace:
     def suggest(self, trial: Any) -> dict[str, Any]:
         values = {name: _suggest(trial, name, dist) for name, dist in self.dimensions.items()}
         for cond in self.conditionals:
-            u = trial.suggest_float(cond.name, 0.0, 1.0)  # normalised: one distribution for every trial
+            u = trial.suggest_float(unit_name(cond.name), 0.0, 1.0)  # normalised: one distribution for every trial
             value = cond.ranges[str(values[cond.given])].from_unit(u)
+            trial.suggest_float(cond.name, value, value)  # the real value, recorded as a param under its own name
             trial.set_user_attr(cond.name, value)
             values[cond.name] = value
         return values

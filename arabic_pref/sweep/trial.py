@@ -147,5 +147,5 @@ def record_failure_without_run(
     experiment_id = tracking.ensure_experiment(experiment_name, uri)
     tags = {**context.mlflow_tags(), "trial_state": "FAIL", "error": f"{type(error).__name__}: {error}"[:5000]}
     client = MlflowClient(tracking_uri=uri)
-    run = client.create_run(experiment_id, run_name=f"trial-{tags['trial_number']}", tags=tags)
+    run = client.create_run(experiment_id, run_name=f"t{int(tags['trial_number']):02d} failed", tags=tags)
     client.set_terminated(run.info.run_id, status="FAILED")

@@ -16,6 +16,7 @@ from arabic_pref.config import DPOConfig
 from arabic_pref.data import PreferenceData, load_preference_data
 from arabic_pref.metadata import METADATA_FILE, read_dpo_metadata, write_dpo_metadata
 from arabic_pref.models import load_causal_lm, load_tokenizer, resolve_model_source
+from arabic_pref.run_names import run_name_for
 from arabic_pref.training.data_adapter import DataLoaderAdapter
 from arabic_pref.training.reference import AdapterDisabledReference
 from arabic_pref.training.resume import run_to_resume
@@ -159,7 +160,8 @@ class BaseTrainer:
         if self.run_id is not None:
             mlflow.set_tracking_uri(self.tracking_uri)
             return tracking.reopened_run(self.run_id)
-        return tracking.mlflow_run(self.tracking_uri, c.experiment_name, c.run_name, self.tracking_tags())
+        name = run_name_for(c, self.run_tags.get("trial_number"))
+        return tracking.mlflow_run(self.tracking_uri, c.experiment_name, name, self.tracking_tags())
 
     # --- data shaping shared by every method ---
     def _add_format_counts(self, counts: dict[str, int]) -> None:

@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from arabic_pref import distributed, tracking
+from arabic_pref.compare.curves import log_learning_curves
 from arabic_pref.config import DPOConfig
 from arabic_pref.metadata import METADATA_FILE, build_dpo_metadata, read_dpo_metadata
 from arabic_pref.training.base_trainer import BaseTrainer
@@ -257,6 +258,7 @@ class DPOTrainer(BaseTrainer):
             if run is not None:
                 tracking.log_json_artifact(read_dpo_metadata(self.output_dir), METADATA_FILE)
                 tracking.log_json_artifact(c.to_dict(), "config.json")
+                log_learning_curves(self.tracking_uri, self.run_id)
         self.run_id = distributed.broadcast(self.run_id)  # every rank reports the main process's run
         return {
             **final,
