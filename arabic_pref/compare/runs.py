@@ -119,11 +119,8 @@ def _float(value: Any) -> float:
 
 
 def _len_norm_accuracy(metrics: dict[str, float]) -> float:
-    """The length-normalised preference accuracy, under whichever name the run logged it (NaN when absent)."""
-    for key in sorted(metrics):
-        if key.startswith("preference_accuracy") and "norm" in key:
-            return metrics[key]
-    return math.nan
+    """The length-normalised preference accuracy (`preference_accuracy_per_token`; NaN when the run has none)."""
+    return metrics.get("preference_accuracy_per_token", float("nan"))
 
 
 def _steps(client: Any, run_id: str) -> int | None:
