@@ -62,10 +62,12 @@ def train(cfg: DictConfig | DPOConfig, trial: Any = None) -> dict[str, Any]:
 def _prepared_trainer(cfg: DictConfig | DPOConfig) -> Any:
     """A DPOTrainer whose config, data and model source were checked, before anything heavy loads."""
     config = to_dpo_config(cfg)
+    from arabic_pref.evaluation.runner import evaluation_for
     from arabic_pref.training.dpo_trainer import create_dpo_trainer
 
     trainer = create_dpo_trainer(config)
     trainer.load_data()
+    evaluation_for(trainer)  # eval_sets and the evaluation's prompt and text files, checked before any model loads
     trainer.resolve_model()
     check_training_args(config)
     return trainer
@@ -77,6 +79,7 @@ def _train_trial(trainer: Any, trial: Any) -> dict[str, Any]:
 
     share_cpu_threads(trial.n_jobs)
     trainer.extra_tags.update(trial.mlflow_tags())
+    trainer.objective_metrics = trial.objective_names  # the trial's Arabic evaluation runs only what these need
     reporter = TrialReporter(trial)
     trainer.evaluation_hooks.append(reporter)
     try:
@@ -130,7 +133,7 @@ def main(cfg: DictConfig) -> float:
             raise  # inside a sweep: the sweeper records the trial as failed and goes on
         sys.exit(EXIT_CONFIG_ERROR)
     print_summary(summary)
-    return summary[trial.objective if trial is not None else "preference_accuracy"]
+    return trial.value_of(summary) if trial is not None else summary["preference_accuracy"]
 
 
 if __name__ == "__main__":

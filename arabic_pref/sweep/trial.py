@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
-OBJECTIVES = ("preference_accuracy", "reward_margin")
+OBJECTIVES = ("preference_accuracy", "reward_margin")  # the ones reported at each evaluation (pruning)
 
 
 @dataclass
@@ -21,9 +21,19 @@ class TrialContext:
     storage_url: str
     study_name: str
     trial_id: int
-    objective: str
+    objective: str | list[str]  # several metrics: a multi-objective study (no reports, no pruning)
     pruner: Any
     n_jobs: int = 1
+
+    @property
+    def objective_names(self) -> tuple[str, ...]:
+        return (self.objective,) if isinstance(self.objective, str) else tuple(self.objective)
+
+    def value_of(self, summary: dict[str, Any]) -> Any:
+        """The objective's value(s) in a run summary: a float, or a tuple for a multi-objective study."""
+        from arabic_pref.sweep.objectives import objective_value
+
+        return objective_value(summary, self.objective_names)
 
     def load(self) -> tuple[Any, Any]:
         """(study, trial) rebuilt from storage; the study carries the configured pruner."""
@@ -51,18 +61,21 @@ def context_from_hydra(trial_id: int | None) -> TrialContext | None:
         return None
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
+    from omegaconf import OmegaConf
 
     from arabic_pref.sweep.study import resolve_storage
 
     hydra_cfg = HydraConfig.get()
     sweeper = hydra_cfg.sweeper
     launcher = hydra_cfg.launcher
+    objective = sweeper.objective if isinstance(sweeper.objective, str) else OmegaConf.to_container(sweeper.objective)
+    single = isinstance(objective, str) or len(objective) == 1
     return TrialContext(
         storage_url=resolve_storage(sweeper.storage),
         study_name=sweeper.study_name,
         trial_id=trial_id,
-        objective=sweeper.objective,
-        pruner=instantiate(sweeper.pruner) if sweeper.get("pruner") else None,
+        objective=objective if isinstance(objective, str) else objective[0] if single else objective,
+        pruner=instantiate(sweeper.pruner) if sweeper.get("pruner") and single else None,
         n_jobs=int(launcher.get("n_jobs", 1) or 1),
     )
 
@@ -85,9 +98,11 @@ class TrialReporter:
     def __call__(self, step: int, accuracy: float, margin: float) -> None:
         import optuna
 
+        self.trial.set_user_attr("eval_reward_margin", margin)
+        if self.context.objective not in OBJECTIVES:  # other metrics and multi-objective studies: no reports
+            return
         value = accuracy if self.context.objective == "preference_accuracy" else margin
         self.trial.report(value, step)
-        self.trial.set_user_attr("eval_reward_margin", margin)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"trial {self.trial.number} pruned at step {step} ({value:.4f})")
 

@@ -138,6 +138,7 @@ class DPOTrainer(BaseTrainer):
         from datasets import Dataset
         from transformers import EarlyStoppingCallback
 
+        from arabic_pref.evaluation.runner import evaluation_callbacks
         from arabic_pref.training.callbacks import EvalObjectiveCallback, MlflowMetricsCallback
 
         self.config.validate()  # fields may have been assigned after construction, as the spec's examples do
@@ -151,6 +152,7 @@ class DPOTrainer(BaseTrainer):
             callbacks.append(EvalObjectiveCallback(self))
         if self.config.early_stopping_patience:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=self.config.early_stopping_patience))
+        callbacks += evaluation_callbacks(self)  # Arabic evaluation at eval steps, if asked; checks its inputs
         return self.create_trainer(dataset, self.get_training_arguments(), callbacks)
 
     # --- evaluation ---
@@ -230,6 +232,7 @@ class DPOTrainer(BaseTrainer):
             eval_metrics, final_acc, final_margin = self._final_evaluation(trainer, step)
             if run is not None:
                 tracking.log_metrics({"preference_accuracy": final_acc, "reward_margin": final_margin}, step=step)
+            arabic_eval = _arabic_evaluation(self, step)  # gen/, drift/, eval_set/ metrics (arabic_pref.evaluation)
             self.save_model()
             if c.merge_adapter:
                 self.merge_and_save()
@@ -247,7 +250,7 @@ class DPOTrainer(BaseTrainer):
             "mlflow_run_id": self.run_id,
             "tracking_uri": self.tracking_uri,
             "eval_metrics": eval_metrics,
-        }
+        } | arabic_eval
 
     def training_metadata(self) -> dict[str, Any]:
         """dpo_metadata.json: the spec's keys plus what makes the run reproducible."""
@@ -267,6 +270,12 @@ class DPOTrainer(BaseTrainer):
             return metrics, self.last_scores["accuracy"], self.last_scores["margin"]
         metrics = trainer.evaluate()
         return metrics, *self.preference_scores()
+
+
+def _arabic_evaluation(trainer: DPOTrainer, step: int) -> dict[str, float]:
+    from arabic_pref.evaluation.runner import evaluation_for
+
+    return evaluation_for(trainer).final(step)
 
 
 def _pairs(rows: list[dict]) -> list[dict]:
