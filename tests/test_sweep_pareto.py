@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mlflow
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
@@ -36,6 +37,7 @@ def test_two_objective_sweep_stores_the_pareto_front_in_the_parent_run(tmp_path)
     assert parent.data.tags["pareto_trials"] == ",".join(map(str, pareto))
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"pareto_front.json", "pareto_front.png", "trials.csv"} <= artifacts
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")  # load_table searches the global store
     table = client.load_table(experiment.experiment_id, "pareto_front.json", run_ids=[parent.info.run_id])
     assert sorted(table["trial_number"]) == pareto
     for _, row in table.iterrows():
