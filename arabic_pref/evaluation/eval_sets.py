@@ -27,6 +27,7 @@ class EvalSet:
     name: str
     path: str
     pairs: list[dict[str, Any]] = field(default_factory=list)
+    prepared: Any = None  # tokenized, with reference log-probs: prepared once, scored at every evaluation
 
     @property
     def prefix(self) -> str:
@@ -77,7 +78,9 @@ def score_eval_set(dpo_trainer: Any, eval_set: EvalSet) -> dict[str, float]:
 
     from arabic_pref.metrics import preference_metrics
 
-    rows = [{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in eval_set.pairs]
-    scores = dpo_trainer.score_pairs(Dataset.from_list(rows))
+    if eval_set.prepared is None:
+        rows = [{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in eval_set.pairs]
+        eval_set.prepared = dpo_trainer._prepare_eval(Dataset.from_list(rows))
+    scores = dpo_trainer.score_pairs(eval_set.prepared)
     metrics = preference_metrics(scores, dpo_trainer.config.beta) | {"pairs": float(len(scores))}
     return {eval_set.prefix + k: v for k, v in metrics.items()}
