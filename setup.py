@@ -18,7 +18,12 @@ setup(
     + list(CONFIG_FOLDERS),
     package_dir=CONFIG_FOLDERS,
     package_data={
-        "arabic_pref": ["data/arabic_sample/*.jsonl", "data/arabic_sample/*.md"],
+        "arabic_pref": [
+            "data/arabic_sample/*.jsonl",
+            "data/arabic_sample/*.md",
+            "data/eval_prompts/*",
+            "data/heldout_text/*",
+        ],
         "arabic_pref.conf": ["*.yaml", "*/*.yaml"],
         "arabic_pref.sweeps": ["*.yaml"],
     },

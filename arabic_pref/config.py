@@ -146,6 +146,23 @@ class DPOConfig:
         None, "Stop after this many evaluations without improving metric_for_best_model (default eval_loss); >= 1."
     )
 
+    # --- Arabic evaluation ---
+    eval_generations: bool = _f(
+        True, "Answer the shipped Arabic prompts with policy and reference at the end; log a table and gen/ metrics."
+    )
+    eval_prompts_path: str | None = _f(None, "JSONL of {'prompt': ...} for eval_generations; null = the shipped 28.")
+    eval_max_new_tokens: int = _f(48, "New tokens per evaluation answer (stops earlier at the end-of-turn); >= 1.")
+    eval_generation_kwargs: dict[str, Any] = _f({}, "Extra generate() settings for evaluation answers (greedy if {}).")
+    eval_drift: bool = _f(
+        True, "Log drift/kl_per_token (validation chosen answers) and drift/ppl_ratio (shipped held-out text)."
+    )
+    eval_heldout_path: str | None = _f(None, "JSONL of {'text': ...} for drift/ppl_ratio; null = the shipped texts.")
+    eval_sets: list[str] = _f([], "Extra pair files scored at the end, as PATH or NAME=PATH; metrics eval_set/NAME/.")
+    eval_at_eval_steps: bool = _f(False, "Also run the Arabic evaluation at each evaluation during training.")
+    eval_in_sweep_trials: bool = _f(
+        False, "Sweep trials run every enabled Arabic evaluation, not only what their objective needs."
+    )
+
     # --- LoRA ---
     use_lora: bool = _f(True, "Train LoRA adapters (reference = base with adapters off) instead of all weights.")
     lora_r: int = _f(16, "LoRA rank; >= 1.")
@@ -328,6 +345,10 @@ def _check_values(c: DPOConfig) -> None:
         "resume_from_checkpoint",
         "choose one of resume=true (last checkpoint of output_dir) and resume_from_checkpoint=PATH",
     )
+    _require(c.eval_max_new_tokens >= 1, "eval_max_new_tokens", f"must be >= 1, got {c.eval_max_new_tokens}")
+    from arabic_pref.evaluation.eval_sets import parse_entries  # light; here to avoid a circular import
+
+    parse_entries(c.eval_sets)
     clash = sorted(set(c.training_args) & {f.name for f in dataclasses.fields(c)})
     _require(not clash, "training_args", f"{', '.join(clash)} are top-level fields; set them directly")
 

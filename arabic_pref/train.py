@@ -44,7 +44,9 @@ def train(cfg: DictConfig | DPOConfig, trial: Any = None) -> dict[str, Any]:
     share_cpu_threads(trial.n_jobs)
     callback = TrialCallback(trial)
     try:
-        trainer = _prepared_trainer(cfg, callbacks=[callback], run_tags=trial.mlflow_tags())
+        trainer = _prepared_trainer(
+            cfg, callbacks=[callback], run_tags=trial.mlflow_tags(), objectives=trial.objective_names
+        )
     except Exception as e:
         record_failure_without_run(cfg.tracking_uri, cfg.experiment_name, trial, e)
         raise
@@ -55,6 +57,7 @@ def _prepared_trainer(cfg: DictConfig | DPOConfig, **trainer_kwargs: Any) -> Any
     """A DPOTrainer whose config, data and model source were checked, before anything heavy loads."""
     config = to_dpo_config(cfg)
     from arabic_pref.distributed import align_config
+    from arabic_pref.evaluation.runner import evaluation_for
     from arabic_pref.training.dpo_trainer import create_dpo_trainer
 
     align_config(config)  # torchrun / accelerate launch: rank 0's output_dir, settings that work across ranks
@@ -62,6 +65,7 @@ def _prepared_trainer(cfg: DictConfig | DPOConfig, **trainer_kwargs: Any) -> Any
     trainer = create_dpo_trainer(config, **trainer_kwargs)
     trainer.training_args = trainer.get_training_arguments()  # the one road to TRL: every check, once
     trainer.load_data()
+    evaluation_for(trainer)  # eval_sets and the evaluation's prompt and text files, checked before any model loads
     trainer.resolve_model()
     from arabic_pref.training.resume import check_resume
 
@@ -155,7 +159,7 @@ def main(cfg: DictConfig) -> float:
 
     if is_main_process():
         print_summary(summary)
-    return summary[trial.objective if trial is not None else "preference_accuracy"]
+    return trial.value_of(summary) if trial is not None else summary["preference_accuracy"]
 
 
 if __name__ == "__main__":

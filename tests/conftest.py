@@ -23,6 +23,7 @@ SHRINK = [
     "per_device_train_batch_size=2",
     "per_device_eval_batch_size=4",
     "logging_steps=1",
+    "eval_max_new_tokens=8",  # the Arabic evaluation's answers: short in tests
 ]
 
 
@@ -94,6 +95,7 @@ FIT = dict(
     max_length=96,
     max_prompt_length=40,
     logging_steps=1,
+    eval_max_new_tokens=8,
 )
 ARABIC_PROMPTS = [
     "ما هي أفضل طريقة لتعلم البرمجة؟",

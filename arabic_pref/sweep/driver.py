@@ -19,9 +19,8 @@ import optuna
 from optuna.trial import TrialState
 
 from arabic_pref import tracking
-from arabic_pref.config import ConfigError
-from arabic_pref.metrics import OBJECTIVES
 from arabic_pref.sweep.coordination import WORKER_ATTR, WorkerSeeds, study_lock, worker_id
+from arabic_pref.sweep.objectives import parse_objectives
 from arabic_pref.sweep.space import SearchSpace, to_overrides
 from arabic_pref.sweep.study import (
     ERROR_ATTR,
@@ -49,11 +48,13 @@ class SweepDriver:
         pruner: Any,
         tracking_uri: str | None,
         experiment_name: str,
+        eval_set_names: list[str] | None = None,
     ):
-        if settings.objective not in OBJECTIVES:
-            raise ConfigError(
-                "hydra.sweeper.objective", f"must be one of {', '.join(OBJECTIVES)}; got {settings.objective!r}"
-            )
+        self.objectives = parse_objectives(settings.objective, settings.direction, eval_set_names)
+        self.multi = len(self.objectives) > 1
+        if self.multi and pruner is not None:
+            log.info("multi-objective sweep: trials cannot report intermediate values, so pruning is off")
+            pruner = None
         self.s = settings
         self.space = space
         self.storage_url = resolve_storage(settings.storage)
@@ -68,19 +69,20 @@ class SweepDriver:
             study_name=settings.study_name,
             sampler=sampler,
             pruner=pruner,
-            direction=settings.direction,
+            directions=[d for _, d in self.objectives],
             load_if_exists=True,
         )
         with warnings.catch_warnings():  # experimental since Optuna 3.2, stable in use
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            self.study.set_metric_names([settings.objective])  # optuna-dashboard and trials.csv name the objective
+            if not self.study.metric_names:  # optuna-dashboard and trials.csv name the objective(s)
+                self.study.set_metric_names([m for m, _ in self.objectives])
         self.tracking_uri = tracking.resolve_tracking_uri(tracking_uri)
         self.experiment_name = experiment_name
         self.description = {
             "space": space.describe(),
             "sampler": type(sampler).__name__,
             "pruner": type(pruner).__name__ if pruner else "none",
-            "objective": settings.objective,
+            "objective": ", ".join(f"{m} ({d})" for m, d in self.objectives),
         }
 
     def run(self, launch: Callable[[list[list[str]]], list[tuple[str, Any]]], report: Any) -> list:
@@ -149,8 +151,9 @@ class SweepDriver:
         report.fail_child_runs(self.tracking_uri, self.experiment_name, self.s.study_name, numbers)
 
     def _tell(self, trial: optuna.Trial, kind: str, value: Any) -> None:
-        if kind == "ok" and isinstance(value, int | float) and math.isfinite(value):
-            self.study.tell(trial, float(value))
+        values = list(value) if isinstance(value, tuple | list) else [value]
+        if kind == "ok" and len(values) == len(self.objectives) and all(_finite(v) for v in values):
+            self.study.tell(trial, [float(v) for v in values] if self.multi else float(values[0]))
         elif isinstance(value, optuna.TrialPruned):
             self.study.tell(trial, state=TrialState.PRUNED)
             log.info("trial %d pruned", trial.number)
@@ -161,6 +164,17 @@ class SweepDriver:
             log.error("trial %d failed (%s); the sweep goes on", trial.number, message[:300])
 
     def _print_best(self, parent_run_id: str) -> None:
+        if self.multi:
+            from arabic_pref.sweep.pareto import pareto_summary_lines
+
+            lines = [
+                "",
+                f"Sweep {self.s.study_name}: {len(finished_trials(self.study))} finished trials in {self.storage_url}",
+                *pareto_summary_lines(self.study, parent_run_id),
+                f"  open the UI  {tracking.ui_command(self.tracking_uri)}",
+            ]
+            print("\n".join(lines), flush=True)
+            return
         best = best_trial(self.study)
         lines = [
             "",
@@ -172,7 +186,7 @@ class SweepDriver:
             from arabic_pref.sweep.report import best_params
 
             lines += [
-                f"  best trial   #{best.number}  {self.s.objective} = {best.value:.4f}",
+                f"  best trial   #{best.number}  {self.objectives[0][0]} = {best.value:.4f}",
                 f"  params       {json.dumps(best_params(best), ensure_ascii=False)}",
                 f"  MLflow run   {best.user_attrs.get('mlflow_run_id')} (parent {parent_run_id})",
                 f"  output       {best.user_attrs.get('output_dir')}",
@@ -185,3 +199,7 @@ class SweepDriver:
                 )
         lines.append(f"  open the UI  {tracking.ui_command(self.tracking_uri)}")
         print("\n".join(lines), flush=True)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -34,7 +34,7 @@ def open_parent_run(uri: str, experiment_name: str, study: Any, description: dic
     )
     params = {
         "study_name": study.study_name,
-        "direction": study.direction.name.lower(),
+        "direction": ", ".join(d.name.lower() for d in study.directions),
         **{f"space.{k}": v for k, v in description.get("space", {}).items()},
         "sampler": description.get("sampler", ""),
         "pruner": description.get("pruner", ""),
@@ -89,6 +89,10 @@ def finalize_parent_run(uri: str, run_id: str, study: Any, status: str = "FINISH
     with tempfile.TemporaryDirectory() as folder:
         for path in write_artifacts(study, Path(folder)):
             client.log_artifact(run_id, str(path))
+    if len(study.directions) > 1:
+        from arabic_pref.sweep.pareto import log_pareto_front
+
+        log_pareto_front(client, run_id, study)
     client.set_terminated(run_id, status=status)
 
 
@@ -133,7 +137,7 @@ def write_artifacts(study: Any, folder: Path) -> list[Path]:
         axes.figure.savefig(folder / name, dpi=100, bbox_inches="tight")
         plt.close(axes.figure)
         paths.append(folder / name)
-    if complete:
+    if complete and len(study.directions) == 1:  # multi-objective: the Pareto front instead (pareto.py)
         fig, ax = plt.subplots(figsize=(6, 4))
         by_loss: dict[str, list[tuple[float, float]]] = {}
         for t in complete:

@@ -78,6 +78,8 @@ def fail_interrupted(study: optuna.Study) -> list[FrozenTrial]:
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    if len(study.directions) > 1:  # multi-objective: no single best, see arabic_pref.sweep.pareto
+        return None
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
     if not complete:
         return None

@@ -26,9 +26,19 @@ class TrialContext:
     storage_url: str
     study_name: str
     trial_id: int
-    objective: str
+    objective: str | list[str]  # several metrics: a multi-objective study (no reports, no pruning)
     pruner: Any
     n_jobs: int = 1
+
+    @property
+    def objective_names(self) -> tuple[str, ...]:
+        return (self.objective,) if isinstance(self.objective, str) else tuple(self.objective)
+
+    def value_of(self, summary: dict[str, Any]) -> Any:
+        """The objective's value(s) in a run summary: a float, or a tuple for a multi-objective study."""
+        from arabic_pref.sweep.objectives import objective_value
+
+        return objective_value(summary, self.objective_names)
 
     def load(self) -> tuple[Any, Any]:
         """(study, trial) rebuilt from storage; the study carries the configured pruner."""
@@ -56,18 +66,21 @@ def context_from_hydra(trial_id: int | None) -> TrialContext | None:
         return None
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
+    from omegaconf import OmegaConf
 
     from arabic_pref.sweep.study import resolve_storage
 
     hydra_cfg = HydraConfig.get()
     sweeper = hydra_cfg.sweeper
     launcher = hydra_cfg.launcher
+    objective = sweeper.objective if isinstance(sweeper.objective, str) else OmegaConf.to_container(sweeper.objective)
+    single = isinstance(objective, str) or len(objective) == 1
     return TrialContext(
         storage_url=resolve_storage(sweeper.storage),
         study_name=sweeper.study_name,
         trial_id=trial_id,
-        objective=sweeper.objective,
-        pruner=instantiate(sweeper.pruner) if sweeper.get("pruner") else None,
+        objective=objective if isinstance(objective, str) else objective[0] if single else objective,
+        pruner=instantiate(sweeper.pruner) if sweeper.get("pruner") and single else None,
         n_jobs=int(launcher.get("n_jobs", 1) or 1),
     )
 
@@ -105,10 +118,15 @@ class TrialCallback(TrainerCallback):
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kwargs: Any) -> None:
         import optuna
 
+        if len(self.context.objective_names) > 1:  # multi-objective trials cannot report or prune
+            return
         metrics = metrics or {}
-        value = metrics[f"eval_{self.context.objective}"]
+        value = metrics.get(f"eval_{self.context.objective}")
+        if value is None:  # computed only at the end of the run (e.g. gen/ without eval_at_eval_steps)
+            return
         self.trial.report(value, state.global_step)
-        self.trial.set_user_attr(TIE_BREAK_ATTR, metrics[f"eval_{TIE_BREAK_METRIC}"])
+        if f"eval_{TIE_BREAK_METRIC}" in metrics:
+            self.trial.set_user_attr(TIE_BREAK_ATTR, metrics[f"eval_{TIE_BREAK_METRIC}"])
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"trial {self.trial.number} pruned at step {state.global_step} ({value:.4f})")
 

@@ -25,10 +25,18 @@ from arabic_pref.training.trl_args import TRL_ARGS_FILE, effective_params, trl_a
 class DPOTrainer(BaseTrainer):
     """Trainer for Direct Preference Optimization (DPO)."""
 
-    def __init__(self, config: DPOConfig, callbacks: list | None = None, run_tags: dict[str, str] | None = None):
+    def __init__(
+        self,
+        config: DPOConfig,
+        callbacks: list | None = None,
+        run_tags: dict[str, str] | None = None,
+        objectives: tuple[str, ...] | None = None,
+    ):
         if not isinstance(config, DPOConfig):
             raise TypeError(f"config must be a DPOConfig, got {type(config).__name__}")
         super().__init__(config, callbacks, run_tags)
+        # a sweep trial's objective metrics: its Arabic evaluation computes only what these need
+        self.objectives = objectives
         self.metrics_callback = PreferenceMetricsCallback(self._evaluation_metrics)
 
     def _get_training_method(self) -> str:
@@ -118,6 +126,7 @@ class DPOTrainer(BaseTrainer):
         from datasets import Dataset
         from transformers import EarlyStoppingCallback
 
+        from arabic_pref.evaluation.runner import evaluation_callbacks
         from arabic_pref.training.callbacks import MlflowMetricsCallback
 
         # fields may have been assigned after construction, as the spec's examples do: check before a model loads
@@ -129,7 +138,8 @@ class DPOTrainer(BaseTrainer):
             "validation": Dataset.from_list(_pairs(data.validation, slices)),
         }
         callbacks: list = [MlflowMetricsCallback()] if self.config.report_to == "mlflow" else []
-        callbacks += [self.metrics_callback, *self.callbacks]
+        # ours first: later callbacks (the caller's, e.g. a sweep trial) see our metrics in on_evaluate
+        callbacks += [self.metrics_callback, *evaluation_callbacks(self), *self.callbacks]
         if self.config.early_stopping_patience:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=self.config.early_stopping_patience))
         return guard_non_finite_loss(self.create_trainer(dataset, training_args, callbacks))
@@ -247,6 +257,7 @@ class DPOTrainer(BaseTrainer):
                 raise FloatingPointError(f"training loss is {result.training_loss}")
             step = trainer.state.global_step
             eval_metrics, final = self._final_evaluation(trainer, step)  # logged by our metrics callback
+            arabic_eval = _arabic_evaluation(self, step)  # gen/, drift/, eval_set/ (arabic_pref.evaluation)
             test = self.test_metrics()
             if run is not None and test and c.sweep_trial_id is None:  # a sweep reports only its best trial's
                 tracking.log_metrics(test, step=step)
@@ -274,7 +285,7 @@ class DPOTrainer(BaseTrainer):
             "tracking_uri": self.tracking_uri,
             "eval_metrics": eval_metrics,
             "test_metrics": test,
-        }
+        } | arabic_eval
 
     def test_metrics(self) -> dict[str, float]:
         """Preference metrics on the data's held-out `test` split as `test/<name>`; {} when it has none.
@@ -315,6 +326,12 @@ class DPOTrainer(BaseTrainer):
             return {k: v for k, v in last_eval.items() if k.startswith("eval_")}, latest[1]
         metrics = trainer.evaluate()  # our callback scores the pairs and logs the preference metrics
         return {k: v for k, v in metrics.items() if k.startswith("eval_")}, self.metrics_callback.latest[1]
+
+
+def _arabic_evaluation(trainer: DPOTrainer, step: int) -> dict[str, float]:
+    from arabic_pref.evaluation.runner import evaluation_for
+
+    return evaluation_for(trainer).final(step)
 
 
 def _card_metrics(start: dict, final: dict, train_loss: float, evals: dict, test: dict) -> dict[str, Any]:

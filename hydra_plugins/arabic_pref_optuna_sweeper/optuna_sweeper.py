@@ -33,12 +33,14 @@ class ArabicPrefOptunaSweeperConf:
     pruner: Any = field(
         default_factory=lambda: {"_target_": "optuna.pruners.MedianPruner", "n_startup_trials": 2, "n_warmup_steps": 0}
     )
-    direction: str = "maximize"
+    direction: Any = "maximize"  # or a list, one per objective metric
     storage: str | None = None  # default: sqlite:///optuna.db in the launch folder; any SQLAlchemy URL
     study_name: str = "arabic-pref"
     n_trials: int = 20
     n_jobs: int = 1
-    objective: str = "preference_accuracy"  # or reward_margin; never raw DPO loss (scales differ per loss)
+    # or reward_margin, gen/..., drift/..., eval_set/NAME/...; a list (with a list of directions) for a
+    # multi-objective (Pareto) study; never raw DPO loss (scales differ per loss)
+    objective: Any = "preference_accuracy"
     max_failures: int = 3  # trials that raised, after which the sweep stops
     heartbeat_interval: int = 10
     grace_period: int = 30
@@ -88,6 +90,7 @@ class ArabicPrefOptunaSweeper(Sweeper):
                 pruner=instantiate(s.pruner) if s.pruner else None,
                 tracking_uri=self.config.tracking_uri,
                 experiment_name=self.config.experiment_name,
+                eval_set_names=_eval_set_names(self.config),
             )
         except ConfigError as e:  # the sweep's own validation: one line and exit code 2, as for a single run
             print(f"error: {e}", file=sys.stderr, flush=True)
@@ -107,3 +110,9 @@ class ArabicPrefOptunaSweeper(Sweeper):
             else:
                 out.append(("error", ret._return_value))
         return out
+
+
+def _eval_set_names(config: DictConfig) -> "list[str]":
+    from arabic_pref.evaluation.eval_sets import parse_entries
+
+    return [name for name, _ in parse_entries(list(config.get("eval_sets") or []))]
