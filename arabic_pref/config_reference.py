@@ -14,7 +14,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from arabic_pref.config import DPOConfig, _type_name
+from arabic_pref.config import DPOConfig
+from arabic_pref.config_checks import type_name as _type_name
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 

@@ -76,11 +76,10 @@ def align_config(config: Any) -> None:
     """Make a multi-process run's config the same on every rank, and record what actually runs.
 
     - `output_dir`: rank 0's (Hydra's time-named run folder differs between processes).
-    - `precompute_ref_log_probs`: off. TRL 1.16 precomputes into a `datasets` cache file named by
-      `Dataset._get_cache_file_path`; our datasets live in memory (no cache files), so that name is a random
-      one in each process's own temporary folder: rank 0 writes its file, the other ranks look for a file
-      that only exists under another name in another process's folder and crash. Without precompute the
-      reference runs in each step (exact, slower); the config records the value that ran.
+    - `precompute_ref_log_probs` stays as asked: the crash of plain TRL here (its precompute writes a
+      `datasets` cache file whose name, for an in-memory dataset, is random and in each process's own temporary
+      folder, so the other ranks look for a file that does not exist) is gone, because the reference log-probs
+      come from arabic-pref's on-disk cache (`training/ref_cache.py`), filled by rank 0 while the others wait.
     - `ref_model_device=cuda`: this process's GPU.
     """
     if not is_distributed():
@@ -89,14 +88,6 @@ def align_config(config: Any) -> None:
     config.output_dir = broadcast(str(config.output_dir))
     if config.ref_model_device == "cuda":  # no index: each process's own GPU, never all on cuda:0
         config.ref_model_device = local_device()
-    if config.precompute_ref_log_probs:
-        if is_main_process():
-            log.warning(
-                "precompute_ref_log_probs=false under %d processes: TRL's precompute cache file is per "
-                "process for in-memory datasets; the reference is scored in each step instead",
-                world_size(),
-            )
-        config.precompute_ref_log_probs = False
 
 
 def _exit_on_sigterm() -> None:

@@ -36,3 +36,21 @@ class DataLoaderAdapter:
                 for key in extra:
                     out[key].append(row[key])
         return out
+
+
+def pair_rows(rows: list[dict], tags: list[str] | tuple[str, ...] = ()) -> list[dict]:
+    """The pair columns, plus the slice tags the rows carry (None where a row has none), for evaluation sets."""
+    present = [t for t in tags if any(t in r for r in rows)]
+    return [
+        {
+            "prompt": r["prompt"],
+            "chosen": r["chosen"],
+            "rejected": r["rejected"],
+            **{t: tag_value(r.get(t)) for t in present},
+        }
+        for r in rows
+    ]
+
+
+def tag_value(value: Any) -> str | None:
+    return None if value is None else str(value)

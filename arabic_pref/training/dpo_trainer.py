@@ -15,14 +15,16 @@ from arabic_pref.config import DPOConfig
 from arabic_pref.metadata import METADATA_FILE, build_dpo_metadata, read_dpo_metadata
 from arabic_pref.training.base_trainer import BaseTrainer
 from arabic_pref.training.callbacks import PreferenceMetricsCallback
+from arabic_pref.training.data_adapter import pair_rows
+from arabic_pref.training.evaluation import PreferenceEvaluation
 from arabic_pref.training.loss_guard import guard_non_finite_loss
-from arabic_pref.training.model_card import push_saved_folder
+from arabic_pref.training.model_card import card_metrics, push_saved_folder
 from arabic_pref.training.reference import AdapterDisabledReference, restore_lora_dropout
 from arabic_pref.training.resume import checkpoint_to_resume, remember_run
 from arabic_pref.training.trl_args import TRL_ARGS_FILE, effective_params, trl_args_dict
 
 
-class DPOTrainer(BaseTrainer):
+class DPOTrainer(PreferenceEvaluation, BaseTrainer):
     """Trainer for Direct Preference Optimization (DPO)."""
 
     def __init__(
@@ -134,8 +136,8 @@ class DPOTrainer(BaseTrainer):
         data = self.data or self.load_data()
         slices = self.config.eval_slices
         dataset = {
-            "train": Dataset.from_list(_pairs(data.train)),
-            "validation": Dataset.from_list(_pairs(data.validation, slices)),
+            "train": Dataset.from_list(pair_rows(data.train)),
+            "validation": Dataset.from_list(pair_rows(data.validation, slices)),
         }
         callbacks: list = [MlflowMetricsCallback()] if self.config.report_to == "mlflow" else []
         # ours first: later callbacks (the caller's, e.g. a sweep trial) see our metrics in on_evaluate
@@ -143,66 +145,6 @@ class DPOTrainer(BaseTrainer):
         if self.config.early_stopping_patience:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=self.config.early_stopping_patience))
         return guard_non_finite_loss(self.create_trainer(dataset, training_args, callbacks))
-
-    # --- evaluation ---
-    def compute_preference_accuracy(self, eval_dataset: Any = None) -> float:
-        """Share (0-1) of pairs whose implicit reward is higher for chosen than rejected; ties count 1/2."""
-        return self.preference_scores(eval_dataset)[0]
-
-    def preference_scores(self, eval_dataset: Any = None) -> tuple[float, float]:
-        """(preference accuracy, mean reward margin) of every pair of `eval_dataset` (default: validation)."""
-        metrics = self.preference_metrics(eval_dataset)
-        return metrics["preference_accuracy"], metrics["reward_margin"]
-
-    def preference_metrics(self, eval_dataset: Any = None) -> dict[str, float]:
-        """`arabic_pref.metrics.preference_metrics` on `eval_dataset` (default: validation), with per-slice accuracies
-        for the `eval_slices` tags the dataset carries."""
-        from arabic_pref.metrics import preference_metrics, slice_metrics
-
-        trainer = self.trainer or self.build()
-        dataset = self._prepare_eval(eval_dataset) if eval_dataset is not None else trainer.eval_dataset
-        scores = self.score_pairs(dataset)
-        tags = {t: dataset[t] for t in self.config.eval_slices if t in dataset.column_names}
-        return preference_metrics(scores, self.config.beta) | slice_metrics(scores, tags)
-
-    def _evaluation_metrics(self) -> dict[str, float]:
-        """The preference metrics of the evaluation that just ran, from the pairs of its own forward pass."""
-        from arabic_pref.metrics import preference_metrics, slice_metrics
-
-        trainer = self.trainer
-        scores = getattr(trainer, "eval_pair_scores", None)
-        if not scores:  # a TRL trainer without our capture seam: score the eval set
-            return self.preference_metrics()
-        dataset = getattr(trainer, "evaluated_dataset", None) or trainer.eval_dataset
-        columns = dataset.column_names if len(dataset) == len(scores) else []
-        tags = {t: dataset[t] for t in self.config.eval_slices if t in columns}
-        return preference_metrics(scores, self.config.beta) | slice_metrics(scores, tags)
-
-    def score_pairs(self, eval_dataset: Any = None) -> Any:
-        """Per-pair policy/reference log-probs and lengths (`arabic_pref.metrics.PairScores`), in dataset order."""
-        from arabic_pref.training.scoring import pair_scores
-
-        trainer = self.trainer or self.build()
-        return pair_scores(trainer, self._prepare_eval(eval_dataset))
-
-    def evaluate_model(self, eval_dataset: Any = None) -> dict[str, float]:
-        """TRL's evaluation (eval_loss, eval_runtime, eval_samples_per_second, eval_rewards/...) in our MLflow run."""
-        trainer = self.trainer or self.build()
-        # TRL's evaluate tokenizes (and precomputes reference log-probs for) a dataset it is given
-        formatted = None if eval_dataset is None else self._format_dataset(eval_dataset)
-        with self.tracking_run():
-            return trainer.evaluate(formatted)
-
-    def _prepare_eval(self, eval_dataset: Any) -> Any:
-        """Raw pairs -> the tokenized form TRL evaluates (with reference log-probs when precomputed)."""
-        if eval_dataset is None or "prompt_ids" in eval_dataset.column_names:
-            return eval_dataset
-        trainer = self.trainer
-        prepared = trainer._prepare_dataset(self._format_dataset(eval_dataset), self.tokenizer, trainer.args, "eval")
-        if trainer.precompute_ref_logps:
-            batch_size = trainer.args.precompute_ref_batch_size or trainer.args.per_device_eval_batch_size
-            prepared = trainer._precompute_ref_logps(prepared, "eval", batch_size)
-        return prepared
 
     # --- generation ---
     def generate_comparison(self, prompt: str, max_length: int = 512, **kwargs: Any) -> dict[str, str]:
@@ -261,7 +203,7 @@ class DPOTrainer(BaseTrainer):
             test = self.test_metrics()
             if run is not None and test and c.sweep_trial_id is None:  # a sweep reports only its best trial's
                 tracking.log_metrics(test, step=step)
-            self.final_metrics = _card_metrics(start, final, result.training_loss, eval_metrics, test)
+            self.final_metrics = card_metrics(start, final, result.training_loss, eval_metrics, test)
             self.save_model()
             push_saved_folder(trainer, self.output_dir)
             if c.merge_adapter and distributed.is_main_process():
@@ -287,18 +229,6 @@ class DPOTrainer(BaseTrainer):
             "test_metrics": test,
         } | arabic_eval
 
-    def test_metrics(self) -> dict[str, float]:
-        """Preference metrics on the data's held-out `test` split as `test/<name>`; {} when it has none.
-
-        Never used for selection: a sweep picks its best trial on validation and reports this for that trial only.
-        """
-        from datasets import Dataset
-
-        if not self.data or not self.data.test:
-            return {}
-        rows = Dataset.from_list(_pairs(self.data.test, self.config.eval_slices))
-        return {f"test/{k}": v for k, v in self.preference_metrics(rows).items()}
-
     def effective_params(self) -> dict[str, Any]:
         """The run's MLflow params: what trained (see `arabic_pref.training.trl_args.effective_params`)."""
         args = self.trainer.args if self.trainer is not None else self.get_training_arguments()
@@ -318,51 +248,11 @@ class DPOTrainer(BaseTrainer):
         data_hash = self.data.content_hash if self.data else None
         return build_dpo_metadata(self.config, ref_model_name=self.ref_model_name, dataset_hash=data_hash, extra=extra)
 
-    def _final_evaluation(self, trainer: Any, step: int) -> tuple[dict[str, float], dict[str, float]]:
-        """TRL's eval metrics and our preference metrics at the last step; reused when training just evaluated."""
-        last_eval = next((e for e in reversed(trainer.state.log_history) if "eval_loss" in e), None)
-        latest = self.metrics_callback.latest
-        if last_eval is not None and last_eval.get("step") == step and latest is not None and latest[0] == step:
-            return {k: v for k, v in last_eval.items() if k.startswith("eval_")}, latest[1]
-        metrics = trainer.evaluate()  # our callback scores the pairs and logs the preference metrics
-        return {k: v for k, v in metrics.items() if k.startswith("eval_")}, self.metrics_callback.latest[1]
-
 
 def _arabic_evaluation(trainer: DPOTrainer, step: int) -> dict[str, float]:
     from arabic_pref.evaluation.runner import evaluation_for
 
     return evaluation_for(trainer).final(step)
-
-
-def _card_metrics(start: dict, final: dict, train_loss: float, evals: dict, test: dict) -> dict[str, Any]:
-    return {
-        "preference_accuracy (step 0)": start["preference_accuracy"],
-        "preference_accuracy": final["preference_accuracy"],
-        "preference_accuracy_per_token": final["preference_accuracy_per_token"],
-        "length-only baseline": final["length_baseline_accuracy"],
-        "reward_margin": final["reward_margin"],
-        "eval_loss": evals.get("eval_loss"),
-        "train_loss": train_loss,
-        **{k: v for k, v in test.items() if k in ("test/preference_accuracy", "test/preference_accuracy_per_token")},
-    }
-
-
-def _pairs(rows: list[dict], tags: list[str] | tuple[str, ...] = ()) -> list[dict]:
-    """The pair columns, plus the slice tags the rows carry (None where a row has none), for evaluation sets."""
-    present = [t for t in tags if any(t in r for r in rows)]
-    return [
-        {
-            "prompt": r["prompt"],
-            "chosen": r["chosen"],
-            "rejected": r["rejected"],
-            **{t: _tag(r.get(t)) for t in present},
-        }
-        for r in rows
-    ]
-
-
-def _tag(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def _prefixed(counts: dict[str, int], prefix: str) -> dict[str, int]:

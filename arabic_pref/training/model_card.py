@@ -172,3 +172,17 @@ def push_saved_folder(trl_trainer: Any, folder: Any) -> Any:
         token=trl_trainer.args.hub_token,
         ignore_patterns=["checkpoint-*", ".*", "*.log", "mlflow_run.json"],
     )
+
+
+def card_metrics(start: dict, final: dict, train_loss: float, evals: dict, test: dict) -> dict[str, Any]:
+    """The metrics a model card shows, from a run's start, final, eval and test metrics."""
+    return {
+        "preference_accuracy (step 0)": start["preference_accuracy"],
+        "preference_accuracy": final["preference_accuracy"],
+        "preference_accuracy_per_token": final["preference_accuracy_per_token"],
+        "length-only baseline": final["length_baseline_accuracy"],
+        "reward_margin": final["reward_margin"],
+        "eval_loss": evals.get("eval_loss"),
+        "train_loss": train_loss,
+        **{k: v for k, v in test.items() if k in ("test/preference_accuracy", "test/preference_accuracy_per_token")},
+    }
