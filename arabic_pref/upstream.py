@@ -8,7 +8,8 @@ bitsandbytes is this file's work. Nothing else in the package touches a private 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 # The versions these seams were read from (the ranges of pyproject.toml).
@@ -38,6 +39,53 @@ def set_trl_logprob_seam(function: Any, use_compact: Callable[[Any], bool]) -> N
 
     trl_utils._ChunkedLogProbFunction = function
     trl_utils._use_triton = use_compact
+
+
+@contextlib.contextmanager
+def trl_logprobs_only() -> Iterator[None]:
+    """Inside the block, TRL's fused LM head computes only log-probs (no entropy, mean logit, top-1).
+
+    The reference pass needs nothing else; the same function on the same tiles as the policy's forward, so the
+    values are bit-identical to the policy path for the same weights (an untrained LoRA policy ties exactly).
+    """
+    function, use_triton = trl_logprob_seam()
+
+    class _LogProbsOnly:
+        @staticmethod
+        def apply(hidden, weight, bias, targets, temperature, chunk_size, softcap, logit_scale, outputs):
+            return function.apply(
+                hidden, weight, bias, targets, temperature, chunk_size, softcap, logit_scale, ("log_probs",)
+            )
+
+    set_trl_logprob_seam(_LogProbsOnly, use_triton)
+    try:
+        yield
+    finally:
+        set_trl_logprob_seam(function, use_triton)
+
+
+@contextlib.contextmanager
+def trl_without_policy_hash() -> Iterator[None]:
+    """`trl.DPOTrainer.__init__` hashes every weight of the policy (`hash_module`) to key its precompute cache;
+    ours is keyed by the reference's weight files instead (training/ref_cache.py), so the hash is skipped."""
+    import trl.trainer.dpo_trainer as trl_dpo
+
+    original = trl_dpo.hash_module
+    trl_dpo.hash_module = lambda module: "arabic-pref-ref-cache"
+    try:
+        yield
+    finally:
+        trl_dpo.hash_module = original
+
+
+# --- TRL: the DPOTrainer methods training/trl_dpo.py overrides (its seams; names checked by the tests) ---
+TRL_DPO_OVERRIDES = ("_precompute_ref_logps", "_prepare_dataset", "compute_loss", "evaluate", "train")
+
+
+# --- optuna: the storage id of a trial (the sweep passes it to its jobs) ---
+def optuna_trial_id(trial: Any) -> int:
+    """`Trial._trial_id`: the id storage methods take (heartbeats, rebuilding the trial in a job process)."""
+    return trial._trial_id
 
 
 # --- transformers: moving a collated batch to the trainer's device (arabic_pref.training.scoring) ---

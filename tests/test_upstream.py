@@ -70,3 +70,38 @@ def test_bitsandbytes_cpu_layout_flag_exists_on_4bit_layers():
     layer = bnb.nn.Linear4bit(8, 8, compute_dtype=torch.float32)
     model = torch.nn.Sequential(layer)
     assert upstream.keep_bnb_cpu_layout_trainable(model) == 1 and layer.support_avx512bf16_for_cpu is False
+
+
+def test_trl_logprobs_only_and_policy_hash_seams():
+    import trl.trainer.dpo_trainer as trl_dpo
+    import trl.trainer.utils as trl_utils
+
+    original = trl_utils._ChunkedLogProbFunction
+    with upstream.trl_logprobs_only():
+        assert trl_utils._ChunkedLogProbFunction is not original
+        hidden, weight = torch.randn(3, 4), torch.randn(11, 4)
+        out = trl_utils._ChunkedLogProbFunction.apply(
+            hidden, weight, None, torch.tensor([1, 2, 3]), 1.0, 4096, None, 1.0, ("log_probs", "entropy")
+        )
+        assert out[0].shape == (3,) and out[1] is None  # the extras are not computed
+    assert trl_utils._ChunkedLogProbFunction is original
+    hash_module = trl_dpo.hash_module
+    with upstream.trl_without_policy_hash():
+        assert trl_dpo.hash_module(torch.nn.Linear(2, 2)) == "arabic-pref-ref-cache"
+    assert trl_dpo.hash_module is hash_module
+
+
+def test_the_trl_methods_we_override_exist():
+    from trl import DPOTrainer
+
+    for name in upstream.TRL_DPO_OVERRIDES:
+        assert callable(getattr(DPOTrainer, name)), name
+
+
+def test_optuna_trial_id_is_what_storage_methods_take():
+    import optuna
+
+    study = optuna.create_study(storage="sqlite:///:memory:")
+    trial = study.ask()
+    trial_id = upstream.optuna_trial_id(trial)
+    assert study._storage.get_trial_number_from_id(trial_id) == trial.number

@@ -34,6 +34,7 @@ from arabic_pref.sweep.study import (
     resolve_storage,
     running_trials,
 )
+from arabic_pref.upstream import optuna_trial_id
 
 log = logging.getLogger("arabic_pref.sweep")
 
@@ -107,16 +108,16 @@ class SweepDriver:
                         trials.append(study.ask())
                         seeds.asked(trials[-1])
                     for trial in trials:  # a first heartbeat now: a worker dying before its job starts is seen
-                        self.storage.record_heartbeat(trial._trial_id)
+                        self.storage.record_heartbeat(optuna_trial_id(trial))
                         trial.set_user_attr(WORKER_ATTR, worker_id())
                 if not trials:  # the remaining trials run on other workers: wait until they finish or go stale
                     time.sleep(s.heartbeat_interval)
                     continue
-                batch = [to_overrides(self.space.suggest(t)) + [f"sweep_trial_id={t._trial_id}"] for t in trials]
+                batch = [to_overrides(self.space.suggest(t)) + [f"sweep_trial_id={optuna_trial_id(t)}"] for t in trials]
                 for trial, overrides in zip(trials, batch, strict=True):
                     log.info("trial %d: %s", trial.number, " ".join(overrides[:-1]))
                 try:
-                    with Heartbeat(self.storage, [t._trial_id for t in trials], s.heartbeat_interval):
+                    with Heartbeat(self.storage, [optuna_trial_id(t) for t in trials], s.heartbeat_interval):
                         outcomes = launch(batch)
                 except KeyboardInterrupt:
                     for trial in trials:  # interrupted, not failed: no error attribute, budget not spent

@@ -41,7 +41,6 @@ def register_fast_tokenizer_hashing(tokenizer: Any) -> None:
     """Make `datasets` hash tokenizers of this class by digest (idempotent)."""
     if not hasattr(tokenizer, "backend_tokenizer"):
         return
-    from datasets.utils._dill import Pickler, pklregister
+    from arabic_pref.upstream import register_datasets_reducer
 
-    if type(tokenizer) not in Pickler.dispatch:
-        pklregister(type(tokenizer))(_save_tokenizer)
+    register_datasets_reducer(type(tokenizer), _save_tokenizer)

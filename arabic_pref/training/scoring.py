@@ -21,6 +21,7 @@ import torch
 from accelerate.utils import is_peft_model
 from trl.trainer.utils import use_adapter
 
+from arabic_pref import upstream
 from arabic_pref.metrics import PairScores
 
 
@@ -83,7 +84,7 @@ def pair_scores(trainer: Any, dataset: Any = None) -> PairScores:
     try:
         identical = policy_is_reference(trainer)
         for batch in trainer.get_eval_dataloader(dataset):
-            batch = trainer._prepare_inputs(batch)
+            batch = upstream.prepare_inputs(trainer, batch)
             if "ref_chosen_logps" in batch:
                 reference = torch.cat([batch["ref_chosen_logps"], batch["ref_rejected_logps"]])
                 policy = reference if identical else _sequence_logps(model, batch)

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from trl import DPOTrainer as TRLDPOTrainer
 
+from arabic_pref import upstream
 from arabic_pref.metrics import PairScores
 from arabic_pref.training import ref_cache
 
@@ -31,41 +32,8 @@ log = logging.getLogger(__name__)
 REF_COLUMNS = ("ref_chosen_logps", "ref_rejected_logps")
 
 
-@contextlib.contextmanager
-def lean_fused_head():
-    """TRL's fused LM head computes only log-probs (no entropy, mean logit, top-1) inside this block.
-
-    The same function on the same tiles as the policy's forward, so the values are bit-identical to what the
-    policy path computes for the same weights (an untrained LoRA policy ties its reference exactly).
-    """
-    import trl.trainer.utils as trl_utils
-
-    original = trl_utils._ChunkedLogProbFunction
-
-    class _LogProbsOnly:
-        @staticmethod
-        def apply(hidden, weight, bias, targets, temperature, chunk_size, softcap, logit_scale, outputs):
-            return original.apply(
-                hidden, weight, bias, targets, temperature, chunk_size, softcap, logit_scale, ("log_probs",)
-            )
-
-    trl_utils._ChunkedLogProbFunction = _LogProbsOnly
-    try:
-        yield
-    finally:
-        trl_utils._ChunkedLogProbFunction = original
-
-
-@contextlib.contextmanager
-def _no_policy_hash():
-    import trl.trainer.dpo_trainer as trl_dpo
-
-    original = trl_dpo.hash_module
-    trl_dpo.hash_module = lambda module: "arabic-pref-ref-cache"
-    try:
-        yield
-    finally:
-        trl_dpo.hash_module = original
+lean_fused_head = upstream.trl_logprobs_only  # TRL's fused head without its entropy/top-1/mean-logit extras
+_no_policy_hash = upstream.trl_without_policy_hash  # TRL hashes the whole policy in __init__; we key by files
 
 
 def _truncated(prompt: list, completion: list, max_length: int | None, mode: str) -> tuple[list, list]:
@@ -180,7 +148,7 @@ class ArabicPrefDPOTrainer(TRLDPOTrainer):
         out: dict[bytes, tuple[float, float]] = {}
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            batch = self._prepare_inputs(self.data_collator([rows[i] for i in chunk]))
+            batch = upstream.prepare_inputs(self, self.data_collator([rows[i] for i in chunk]))
             chosen, rejected = self.reference_batch(batch)
             for i, c, r in zip(chunk, chosen.tolist(), rejected.tolist(), strict=True):
                 out[digests[i]] = (c, r)

@@ -108,7 +108,9 @@ class ArabicPrefOptunaSweeper(Sweeper):
             if ret.status == JobStatus.COMPLETED:
                 out.append(("ok", ret.return_value))
             else:
-                out.append(("error", ret._return_value))
+                from arabic_pref.upstream import hydra_job_exception
+
+                out.append(("error", hydra_job_exception(ret)))
         return out
 
 
