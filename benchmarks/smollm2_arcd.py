@@ -1,6 +1,10 @@
 """Preference accuracy of a real pretrained checkpoint on ARCD pairs, before and after LoRA DPO (a benchmark).
 
-    python benchmarks/smollm2_arcd.py [--test-pairs 40] [--steps 8] [--batch 2] [--out result.json]
+    python benchmarks/smollm2_arcd.py [--test-pairs 12] [--steps 2] [--batch 2] [--max-prompt-length 96]
+                                      [--max-length 128] [--data-dir ../shared/data] [--out result.json]
+
+The defaults are the run recorded in BENCHMARKS.md, sized for a 2-core CPU shared with other jobs; on a
+machine of your own, raise them (e.g. --test-pairs 100 --steps 24 --batch 4 --max-prompt-length 320).
 
 Model: SmolLM2-135M-Instruct (`model_name=builtin:smollm2-135m-instruct`, fetched and converted on first use).
 Data: ../shared/data/arcd_pairs_train.jsonl (training) and arcd_pairs_test.jsonl (scoring): a passage and a
@@ -101,13 +105,13 @@ def report(ref: list[dict], policy: list[dict]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--test-pairs", type=int, default=40)
-    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--test-pairs", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--beta", type=float, default=0.1)
-    parser.add_argument("--max-prompt-length", type=int, default=192)
-    parser.add_argument("--max-length", type=int, default=224)
+    parser.add_argument("--max-prompt-length", type=int, default=96)
+    parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--data-dir", type=Path, default=DATA, help="the folder with the ARCD pair files")
     parser.add_argument("--out", type=str, default=None, help="also write the result as JSON here")
@@ -160,15 +164,17 @@ def main() -> None:
         start = time.perf_counter()
         reference = score(model, tokenizer, formatted)
         score_s = time.perf_counter() - start
+        ref_only = report(reference, reference)
+        print("reference only:", json.dumps({k: v for k, v in ref_only.items() if "dpo" not in k}), flush=True)
 
         trl_trainer = trainer.build()
         start = time.perf_counter()
         result = trl_trainer.train()
         train_s = time.perf_counter() - start
         policy = score(trainer.model, tokenizer, formatted)
-        with trainer.model.disable_adapter():
-            reference_again = score(trainer.model, tokenizer, formatted[:4])
-        assert all(abs(a["chosen"] - b["chosen"]) < 1e-3 for a, b in zip(reference_again, reference, strict=False))
+        with trainer.model.disable_adapter():  # the reference of the log-ratio is the untouched base: check one pair
+            again = score(trainer.model, tokenizer, formatted[:1])[0]
+        assert abs(again["chosen"] - reference[0]["chosen"]) < 1e-3, (again, reference[0])
 
     summary = {
         "model": SMOLLM2_MODEL,
