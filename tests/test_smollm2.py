@@ -106,10 +106,14 @@ def test_lora_dpo_save_load_generate_and_merge(run_dirs, tmp_path):
     inputs = tokenizer(render_prompt(tokenizer, FRANCE, None), return_tensors="pt", add_special_tokens=False)
     stops = stop_token_ids(tokenizer, model)
     assert stops == [SMOLLM2_END_OF_TURN_ID]
-    output = model.generate(**inputs, max_new_tokens=48, do_sample=False, eos_token_id=stops)
-    new = output[0, inputs["input_ids"].shape[1] :]
+    settings = {"max_new_tokens": 48, "do_sample": False, "eos_token_id": stops, "pad_token_id": tokenizer.pad_token_id}
+    with model.disable_adapter():  # the reference: its answer ends with <|im_end|> well before the budget
+        new = model.generate(**inputs, **settings)[0, inputs["input_ids"].shape[1] :]
     assert new[-1] == SMOLLM2_END_OF_TURN_ID and len(new) < 48
+    assert comparison["reference_model_response"] == tokenizer.decode(new, skip_special_tokens=True).strip()
+    new = model.generate(**inputs, **settings)[0, inputs["input_ids"].shape[1] :]
     assert comparison["trained_model_response"] == tokenizer.decode(new, skip_special_tokens=True).strip()
+    assert len(new) == 48 or new[-1] == SMOLLM2_END_OF_TURN_ID  # the trained policy stops at the same token
 
     # the merged model is the adapter, folded in
     ids = tokenizer(render_prompt(tokenizer, "ما عاصمة مصر؟", "أنت مساعد مفيد.") + "القاهرة", return_tensors="pt")
