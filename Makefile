@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[dev,postgres,slurm]"
+	$(PY) -m pip install --quiet -e ".[dev,postgres,slurm,gguf]"
 	$(PY) -m pip check
 	touch $@
 

@@ -157,7 +157,11 @@ class DPOConfig:
     lora_alpha: int = _f(32, "LoRA scaling numerator; >= 1.")
     lora_dropout: float = _f(0.1, "LoRA dropout; [0, 1).")
     merge_adapter: bool = _f(False, "Also write the LoRA adapter merged into a full model, to output_dir/merged.")
-    lora_target_modules: list[str] = _f(["q_proj", "v_proj", "k_proj", "o_proj"], "Module names that get adapters.")
+    lora_target_modules: list[str] = _f(
+        ["q_proj", "v_proj", "k_proj", "o_proj"],
+        "Module names that get adapters, in Llama/Qwen names (translated per architecture, e.g. GPT-2 c_attn); "
+        "an `all-linear` entry = every linear layer but the LM head.",
+    )
 
     # --- tracking ---
     report_to: str = _f("mlflow", "mlflow or none.")

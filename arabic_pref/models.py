@@ -6,6 +6,7 @@ reachable, is a ConfigError (exit 2) instead of a long hang on the network follo
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from pathlib import Path
@@ -15,6 +16,7 @@ from urllib.parse import urlparse
 from arabic_pref.config import BUILTIN_MODEL, ConfigError
 
 HUB_PROBE_TIMEOUT_S = 3.0
+log = logging.getLogger(__name__)
 
 
 def _hub_host() -> tuple[str, int]:
@@ -29,6 +31,13 @@ def resolve_model_source(name: str, key: str = "model_name") -> str:
         from arabic_pref.embedded import ensure_tiny_qwen
 
         return str(ensure_tiny_qwen())
+    if name.startswith("builtin:"):
+        from arabic_pref.checkpoints import CACHED_CHECKPOINTS
+
+        if name not in CACHED_CHECKPOINTS:
+            known = ", ".join([BUILTIN_MODEL, *CACHED_CHECKPOINTS])
+            raise ConfigError(key, f"unknown built-in model {name!r}; built-in models: {known}")
+        return str(CACHED_CHECKPOINTS[name](key))
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").exists():
@@ -111,9 +120,22 @@ def load_causal_lm(
 
 
 def load_tokenizer(source: str) -> Any:
+    """The checkpoint's tokenizer, with eos = the chat template's end-of-turn token and a pad token.
+
+    TRL appends `eos_token` to every response that does not already end with it, so a base model whose eos is
+    not its template's end of turn (Qwen2.5-7B: `<|endoftext|>` vs `<|im_end|>`) would train on responses ending
+    in both, and generations would not stop at the end of the turn. A tokenizer without a pad token pads with
+    eos; TRL masks padding with its completion mask, not by token id, so the end token is still scored.
+    """
     from transformers import AutoTokenizer
 
+    from arabic_pref.data.formatting import end_of_turn_token
+
     tokenizer = AutoTokenizer.from_pretrained(source)
+    end_of_turn = end_of_turn_token(tokenizer)
+    if end_of_turn != tokenizer.eos_token:
+        log.info("eos_token %s -> %s, the chat template's end of turn", tokenizer.eos_token, end_of_turn)
+        tokenizer.eos_token = end_of_turn
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

@@ -6,9 +6,15 @@ enforce the limits here, on tokens as the model sees them: a long prompt loses i
 usually sits at the end; in a conversation the oldest turns go first), responses are cut to the room left,
 and every truncation or drop is counted.
 
-System prompts: the configured one is added only when the conversation has none of its own. Qwen2.5's
-template injects its English default system prompt when the first message is not a system message, and
-TRL-style data that already carries a system turn would otherwise get two (a known TRL/Qwen pitfall).
+System prompts: the configured one is added only when the conversation has none of its own. Templates such as
+Qwen2.5's and SmolLM2's inject their own (English) default system prompt when the first message is not a system
+message, so a configured system prompt replaces that default, and TRL-style data that already carries a system
+turn would otherwise get two (a known TRL/Qwen pitfall).
+
+End of turn: each response ends with the token that the model's own chat template writes after an assistant
+turn (`end_of_turn_token`), not with `eos_token` and not with a Qwen name. They differ in base models whose eos is
+the pre-training document end (Qwen2.5-7B: eos `<|endoftext|>`, template `<|im_end|>`); a model trained to end
+with the wrong token never stops in a chat.
 """
 
 from __future__ import annotations
@@ -42,6 +48,28 @@ def response_text(response: str | Messages) -> str:
     if isinstance(response, str):
         return response
     return "".join(m["content"] for m in response if m.get("role", "assistant") == "assistant")
+
+
+_TURN_PROBE = "arabicpref-turn-probe"
+
+
+def end_of_turn_token(tokenizer: Any) -> str:
+    """The special token the chat template writes right after an assistant message (eos without a template).
+
+    Rendered, not assumed: `<|im_end|>` for Qwen2.5 (instruct and base) and SmolLM2, `<|eot_id|>` for Llama 3,
+    `<end_of_turn>` for Gemma.
+    """
+    if getattr(tokenizer, "chat_template", None):
+        conversation = [{"role": "user", "content": "?"}, {"role": "assistant", "content": _TURN_PROBE}]
+        text = tokenizer.apply_chat_template(conversation, tokenize=False)
+        tail = text.split(_TURN_PROBE, 1)[1] if _TURN_PROBE in text else ""
+        special = set(tokenizer.all_special_ids) | {
+            i for i, added in tokenizer.added_tokens_decoder.items() if added.special
+        }
+        for token_id in _ids(tokenizer, tail):
+            if token_id in special:
+                return tokenizer.convert_ids_to_tokens(token_id)
+    return tokenizer.eos_token
 
 
 def _ids(tokenizer: Any, text: str) -> list[int]:
@@ -99,9 +127,9 @@ def tokenize_and_format(
 
     Rows are plain (strings) or conversational (message lists, as TRL accepts them). The prompt is the
     chat-templated text ending in the assistant header; each response is the assistant's text followed by the
-    template's end token (the tokenizer's eos, `<|im_end|>` for Qwen) so the trained model learns to stop.
+    template's end-of-turn token (`end_of_turn_token`) so the trained model learns to stop.
     """
-    eos = tokenizer.eos_token
+    eos = end_of_turn_token(tokenizer)
     counts: Counter = Counter()
     out = []
     for row in rows:

@@ -118,11 +118,13 @@ class BaseTrainer:
             return None
         from peft import LoraConfig
 
+        from arabic_pref.lora_targets import resolve_target_modules
+
         return LoraConfig(
             r=c.lora_r,
             lora_alpha=c.lora_alpha,
             lora_dropout=c.lora_dropout,
-            target_modules=list(c.lora_target_modules),
+            target_modules=resolve_target_modules(c.lora_target_modules, self.setup_model()),
             task_type="CAUSAL_LM",
         )
 

@@ -1,4 +1,8 @@
-"""Side-by-side generations of the trained policy and its reference, the way the chat model is prompted."""
+"""Side-by-side generations of the trained policy and its reference, the way the chat model is prompted.
+
+Prompts are rendered with the model's own chat template and generation stops at the template's end-of-turn
+token, so the same code serves Qwen2.5, SmolLM2 or any other chat checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,19 @@ from typing import Any
 
 import torch
 
-from arabic_pref.data.formatting import render_prompt
+from arabic_pref.data.formatting import end_of_turn_token, render_prompt
 
 
-def stop_token_ids(tokenizer: Any) -> list[int]:
-    ids = [tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
-    ids = [i for i in ids if isinstance(i, int) and i != tokenizer.unk_token_id]
-    return ids or [tokenizer.eos_token_id]
+def stop_token_ids(tokenizer: Any, model: Any = None) -> list[int]:
+    """Where a generated turn ends: the chat template's end-of-turn token, eos, and the model's own stop ids.
+
+    The end of turn is read from the model's template (`<|im_end|>` for Qwen2.5 and SmolLM2), never assumed;
+    eos and the generation config's eos ids stay stops too (Qwen2.5 also stops at `<|endoftext|>`).
+    """
+    ids = [tokenizer.convert_tokens_to_ids(end_of_turn_token(tokenizer)), tokenizer.eos_token_id]
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids += configured if isinstance(configured, list) else [configured]
+    return list(dict.fromkeys(i for i in ids if isinstance(i, int) and i != tokenizer.unk_token_id))
 
 
 @torch.no_grad()
@@ -25,7 +35,7 @@ def generate_text(model: Any, tokenizer: Any, prompt_text: str, max_new_tokens: 
         model.eval()
     settings = {
         "max_new_tokens": max_new_tokens,
-        "eos_token_id": stop_token_ids(tokenizer),
+        "eos_token_id": stop_token_ids(tokenizer, model),
         "pad_token_id": tokenizer.pad_token_id,
         **kwargs,
     }
@@ -41,7 +51,7 @@ def generate_text(model: Any, tokenizer: Any, prompt_text: str, max_new_tokens: 
 def compare(
     policy: Any, reference: Any, tokenizer: Any, prompt: str, system_prompt: str | None, max_length: int, **kwargs: Any
 ) -> dict[str, str]:
-    """The spec's comparison dict; `max_length` counts new tokens, generation stops at <|im_end|>."""
+    """The spec's comparison dict; `max_length` counts new tokens, generation stops at the end of the turn."""
     text = render_prompt(tokenizer, prompt, system_prompt)
     return {
         "prompt": prompt,
