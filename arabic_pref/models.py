@@ -28,7 +28,7 @@ def _hub_host() -> tuple[str, int]:
 def resolve_model_source(name: str, key: str = "model_name") -> str:
     """Map a configured model name to something `from_pretrained` loads without surprises."""
     if name == BUILTIN_MODEL:
-        from arabic_pref.embedded import ensure_tiny_qwen
+        from arabic_pref.builtin.model import ensure_tiny_qwen
 
         return str(ensure_tiny_qwen())
     if name.startswith("builtin:"):

@@ -27,14 +27,19 @@ EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
 
 
+def absolute_sqlite_url(url: str | None, default_file: str) -> str:
+    """A database URL for MLflow or Optuna: `default_file` in the launch folder when unset, and a relative
+    SQLite path made absolute (a run may change folders; the store must stay the one the user named)."""
+    if not url:
+        return f"sqlite:///{Path.cwd() / default_file}"
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        return f"sqlite:///{Path(url.removeprefix('sqlite:///')).expanduser().resolve()}"
+    return url
+
+
 def resolve_tracking_uri(uri: str | None) -> str:
     """Explicit value, else $MLFLOW_TRACKING_URI, else sqlite:///<launch folder>/mlflow.db (absolute)."""
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
-    if not uri:
-        return f"sqlite:///{Path.cwd() / DEFAULT_DB}"
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        return f"sqlite:///{Path(uri.removeprefix('sqlite:///')).expanduser().resolve()}"
-    return uri
+    return absolute_sqlite_url(uri or os.environ.get("MLFLOW_TRACKING_URI"), DEFAULT_DB)
 
 
 def artifact_location(uri: str) -> str | None:

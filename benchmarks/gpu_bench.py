@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     os.environ.setdefault("ARABIC_PREF_REF_CACHE", tempfile.mkdtemp(prefix="gpu-bench-ref-"))
-    from arabic_pref.tokenizer import build_qwen25_tokenizer
+    from arabic_pref.builtin.tokenizer import build_qwen25_tokenizer
 
     tokenizer = build_qwen25_tokenizer()
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")

@@ -38,7 +38,7 @@ COMPUTE_DIMS = {"hidden_size": 512, "intermediate_size": 1536, "num_hidden_layer
 
 
 def model_folder(workload: str) -> Path:
-    from arabic_pref.embedded import cache_root, ensure_tiny_qwen
+    from arabic_pref.builtin.model import cache_root, ensure_tiny_qwen
 
     tiny = ensure_tiny_qwen()
     if workload == "tiny":

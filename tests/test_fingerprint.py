@@ -3,7 +3,7 @@
 from datasets.fingerprint import Hasher
 from transformers import AutoTokenizer
 
-from arabic_pref.embedded import ensure_tiny_qwen
+from arabic_pref.builtin.model import ensure_tiny_qwen
 from arabic_pref.training.fingerprint import DIGEST_ATTR, register_fast_tokenizer_hashing
 
 

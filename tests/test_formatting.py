@@ -3,9 +3,9 @@
 import pytest
 from transformers import AutoTokenizer
 
+from arabic_pref.builtin.model import ensure_tiny_qwen
 from arabic_pref.config import DEFAULT_SYSTEM_PROMPT
 from arabic_pref.data.formatting import render_prompt, tokenize_and_format
-from arabic_pref.embedded import ensure_tiny_qwen
 
 
 @pytest.fixture(scope="module")

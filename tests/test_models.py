@@ -5,8 +5,8 @@ import time
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from arabic_pref.builtin.model import ensure_tiny_qwen
 from arabic_pref.config import BUILTIN_MODEL, ConfigError
-from arabic_pref.embedded import ensure_tiny_qwen
 from arabic_pref.models import resolve_model_source
 from tests.conftest import run_cli
 

@@ -88,7 +88,7 @@ def test_lora_rank_change_hits_and_input_changes_miss(tmp_path):
 def test_identity_follows_weights_dtype_quantization_and_settings(tmp_path):
     from types import SimpleNamespace
 
-    from arabic_pref.embedded import ensure_tiny_qwen
+    from arabic_pref.builtin.model import ensure_tiny_qwen
 
     args = SimpleNamespace(device=torch.device("cpu"))
 

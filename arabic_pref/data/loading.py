@@ -50,6 +50,25 @@ class PreferenceData:
     test: list[dict[str, Any]] = field(default_factory=list)  # empty when the data has no test split
 
 
+# The settings of `load_preference_data`, named as the DPOConfig fields (and `python -m arabic_pref.data` dests).
+LOAD_SETTINGS = (
+    "validation_split",
+    "seed",
+    "data_format",
+    "normalize",
+    "min_score_margin",
+    "test_split",
+    "dataset_config_name",
+    "dataset_split",
+    "dataset_revision",
+)
+
+
+def load_settings(source: Any) -> dict[str, Any]:
+    """The data settings of a DPOConfig or of the data command's arguments: one mapping for both."""
+    return {name: getattr(source, name) for name in LOAD_SETTINGS}
+
+
 def load_preference_data(
     path: str,
     *,

@@ -26,10 +26,6 @@ ROLES = ("system", "user", "assistant")
 LOCATION_KEY = "_line"  # where the record came from, "file:line"
 
 
-def is_conversational(row: dict[str, Any]) -> bool:
-    return isinstance(row.get("prompt"), list)
-
-
 class RecordChecker:
     """Checks records one by one with one normalization mode, counting the pairs whose text it changed."""
 

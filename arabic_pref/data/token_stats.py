@@ -23,7 +23,7 @@ def load_tokenizer(source: str | None = None) -> Any:
     from transformers import AutoTokenizer
 
     if source is None:
-        from arabic_pref.embedded import ensure_tiny_qwen
+        from arabic_pref.builtin.model import ensure_tiny_qwen
 
         source = str(ensure_tiny_qwen())
     return AutoTokenizer.from_pretrained(source)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -27,11 +26,9 @@ TEST_METRICS_ATTR = "test_metrics"  # the trial's scores on the data's test spli
 
 def resolve_storage(url: str | None) -> str:
     """Default: sqlite:///optuna.db in the launch folder; relative SQLite paths become absolute."""
-    if not url:
-        return f"sqlite:///{Path.cwd() / 'optuna.db'}"
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        return f"sqlite:///{Path(url.removeprefix('sqlite:///')).expanduser().resolve()}"
-    return url
+    from arabic_pref.tracking import absolute_sqlite_url
+
+    return absolute_sqlite_url(url, "optuna.db")
 
 
 def make_storage(

@@ -14,6 +14,7 @@ from typing import Any
 from arabic_pref import distributed, tracking
 from arabic_pref.config import DPOConfig
 from arabic_pref.data import PreferenceData, load_preference_data
+from arabic_pref.data.loading import load_settings
 from arabic_pref.metadata import METADATA_FILE, read_dpo_metadata, write_dpo_metadata
 from arabic_pref.models import load_causal_lm, load_tokenizer, resolve_model_source
 from arabic_pref.run_names import run_name_for
@@ -53,18 +54,7 @@ class BaseTrainer:
     # --- loading ---
     def load_data(self) -> PreferenceData:
         c = self.config
-        self.data = load_preference_data(
-            c.dataset_path,
-            validation_split=c.validation_split,
-            seed=c.seed,
-            data_format=c.data_format,
-            normalize=c.normalize,
-            min_score_margin=c.min_score_margin,
-            test_split=c.test_split,
-            dataset_config_name=c.dataset_config_name,
-            dataset_split=c.dataset_split,
-            dataset_revision=c.dataset_revision,
-        )
+        self.data = load_preference_data(c.dataset_path, **load_settings(c))
         if c.max_train_samples:
             self.data.train = self.data.train[: c.max_train_samples]
         if c.max_eval_samples:
@@ -93,13 +83,7 @@ class BaseTrainer:
         if self.model is None:
             c = self.config
             quantize = c.use_lora
-            self.model = load_causal_lm(
-                self.resolve_model(),
-                bf16=c.bf16,
-                fp16=c.fp16,
-                load_in_4bit=quantize and c.load_in_4bit,
-                load_in_8bit=quantize and c.load_in_8bit,
-            )
+            self.model = self.load_lm(self.resolve_model(), quantized=quantize)
             if quantize and (c.load_in_4bit or c.load_in_8bit):
                 from peft import prepare_model_for_kbit_training
 
@@ -111,6 +95,18 @@ class BaseTrainer:
                     self.model, use_gradient_checkpointing=c.gradient_checkpointing
                 )
         return self.model
+
+    def load_lm(self, source: str, *, quantized: bool, device: str | None = None) -> Any:
+        """A causal LM in the config's dtype, 4/8-bit when `quantized` and the config asks for it."""
+        c = self.config
+        return load_causal_lm(
+            source,
+            bf16=c.bf16,
+            fp16=c.fp16,
+            load_in_4bit=quantized and c.load_in_4bit,
+            load_in_8bit=quantized and c.load_in_8bit,
+            device=device,
+        )
 
     def get_lora_config(self) -> Any:
         c = self.config
@@ -227,9 +223,7 @@ class BaseTrainer:
 
             c.use_lora, c.model_name = True, adapter_base_name(folder, metadata)
             self.model_source = None
-            base = load_causal_lm(
-                self.resolve_model(), bf16=c.bf16, fp16=c.fp16, load_in_4bit=c.load_in_4bit, load_in_8bit=c.load_in_8bit
-            )
+            base = self.load_lm(self.resolve_model(), quantized=True)
             self.model = PeftModel.from_pretrained(base, str(folder))
             # TRL would treat a loaded adapter as the reference; create_trainer rebuilds it on the bare base
             self._adapter_state = get_peft_model_state_dict(self.model)
@@ -237,7 +231,7 @@ class BaseTrainer:
         else:
             c.use_lora = False
             c.ref_model_name = metadata.get("ref_model_name") or c.ref_model_name
-            self.model = load_causal_lm(str(resolve_model_source(str(folder))), bf16=c.bf16, fp16=c.fp16)
+            self.model = self.load_lm(str(resolve_model_source(str(folder))), quantized=False)
             self.ref_model = None
         self.logger.info("restored %s from %s", "adapter" if c.use_lora else "model", folder)
 

@@ -55,17 +55,10 @@ class DPOTrainer(PreferenceEvaluation, BaseTrainer):
         if c.use_lora and c.ref_model_name is None:
             self.ref_model = AdapterDisabledReference(self.setup_model())
             return
-        from arabic_pref.models import load_causal_lm, resolve_model_source
+        from arabic_pref.models import resolve_model_source
 
         source = resolve_model_source(self.ref_model_name, key="ref_model_name")
-        ref = load_causal_lm(
-            source,
-            bf16=c.bf16,
-            fp16=c.fp16,
-            load_in_4bit=c.load_in_4bit,
-            load_in_8bit=c.load_in_8bit,
-            device=c.ref_model_device,
-        )
+        ref = self.load_lm(source, quantized=True, device=c.ref_model_device)
         ref.eval()
         for p in ref.parameters():
             p.requires_grad_(False)

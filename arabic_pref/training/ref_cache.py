@@ -38,7 +38,7 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 
 
 def cache_dir() -> Path:
-    from arabic_pref.embedded import cache_root
+    from arabic_pref.builtin.model import cache_root
 
     return Path(os.environ.get(CACHE_ENV) or cache_root() / "ref-logps").expanduser()
 

@@ -59,7 +59,7 @@ def _build_into(folder: Path) -> None:
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
-    from arabic_pref.tokenizer import build_qwen25_tokenizer
+    from arabic_pref.builtin.tokenizer import build_qwen25_tokenizer
 
     tokenizer = build_qwen25_tokenizer()
     config = Qwen2Config(
