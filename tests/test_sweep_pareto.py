@@ -17,7 +17,7 @@ TWO_OBJECTIVES = [
 
 
 @pytest.mark.slow
-def test_two_objective_sweep_stores_the_pareto_front_in_the_parent_run(tmp_path):
+def test_two_objective_sweep_stores_the_pareto_front_in_the_parent_run(tmp_path, capsys):
     result = run_cli(
         ["-m", "sweep=smoke", *FAST, "hydra.sweeper.n_trials=3", *TWO_OBJECTIVES], cwd=tmp_path, timeout=900
     )
@@ -51,6 +51,16 @@ def test_two_objective_sweep_stores_the_pareto_front_in_the_parent_run(tmp_path)
         assert "drift/kl_per_token" in child.data.metrics
         assert not [k for k in child.data.metrics if k.startswith("gen/") or k == "drift/ppl_ratio"]
     assert "Pareto front" in result.stdout and f"trial #{pareto[0]}" in result.stdout
+    # the compare command lists the same Pareto-optimal trials
+    from arabic_pref.compare.cli import main as compare
+
+    code = compare(
+        ["--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--storage", f"sqlite:///{tmp_path}/optuna.db"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    front = ", ".join(f"#{n}" for n in pareto)
+    assert f"Pareto-optimal trials (preference_accuracy / drift/kl_per_token): {front}" in out
 
 
 @pytest.mark.slow

@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(format_table(table))
+    if len(table.attrs.get("objectives", [])) > 1:
+        front = ", ".join(f"#{n}" for n in table.attrs["pareto"]) or "none yet"
+        print(f"Pareto-optimal trials ({' / '.join(table.attrs['objectives'])}): {front}")
     others = [s for s in table.attrs["sweeps"] if s != table.attrs["study"]]
     if others:
         print(f"other sweeps in this experiment: {', '.join(others)} (--study NAME)")

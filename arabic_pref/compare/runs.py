@@ -40,8 +40,17 @@ COLUMNS = [
 class Sweep:
     study: str
     parent_run_id: str
-    objective: str
+    objective: str  # the (first) objective metric: what the table is sorted by
     direction: str
+    objectives: tuple[str, ...] = ()  # every objective of a multi-objective (Pareto) sweep
+    pareto: tuple[int, ...] = ()  # its Pareto-optimal trial numbers (the parent run's tag `pareto_trials`)
+
+
+def _names(param: str) -> tuple[str, ...]:
+    """Objective or direction names from a parent-run param: "preference_accuracy", "a (maximize), b (minimize)"
+    (a multi-objective sweep's), "maximize,minimize"."""
+    names = (n.split(" (")[0].strip(" '\"[]") for n in param.split(","))
+    return tuple(n for n in names if n)
 
 
 def training_view_link(experiment_id: str, base_url: str = "http://127.0.0.1:5000") -> str:
@@ -83,15 +92,21 @@ def list_sweeps(client: Any, experiment: str) -> list[Sweep]:
         filter_string=f"tags.`{SWEEP_TAG}` = 'parent'",
         order_by=["attributes.start_time DESC"],
     )
-    return [
-        Sweep(
-            study=r.data.tags.get("study", r.data.params.get("study_name", "")),
-            parent_run_id=r.info.run_id,
-            objective=r.data.params.get("objective", "preference_accuracy"),
-            direction=r.data.params.get("direction", "maximize"),
+    sweeps = []
+    for r in runs:
+        objectives = _names(r.data.params.get("objective", "preference_accuracy"))
+        directions = _names(r.data.params.get("direction", "maximize"))
+        sweeps.append(
+            Sweep(
+                study=r.data.tags.get("study", r.data.params.get("study_name", "")),
+                parent_run_id=r.info.run_id,
+                objective=objectives[0],
+                direction=directions[0] if directions else "maximize",
+                objectives=objectives,
+                pareto=tuple(int(n) for n in r.data.tags.get("pareto_trials", "").split(",") if n.strip()),
+            )
         )
-        for r in runs
-    ]
+    return sweeps
 
 
 def find_sweep(client: Any, experiment: str, study: str | None) -> Sweep | None:
@@ -198,6 +213,8 @@ def leaderboard(
         objective=objective,
         direction=direction,
         sweeps=[s.study for s in list_sweeps(client, experiment)],
+        objectives=list(sweep.objectives) if sweep else [objective],
+        pareto=list(sweep.pareto) if sweep else [],
         ui_link=training_view_link(experiment_id(client, experiment)),
     )
     return table
@@ -222,8 +239,8 @@ def _with_optuna(rows: list[dict[str, Any]], storage: str | None, study_name: st
             row.update(loss_type=trial.params.get("loss"), learning_rate=_float(trial.params.get("learning_rate")))
             rows.append(row)
         row["state"] = trial.state.name
-        if trial.value is not None:
-            row["objective"] = trial.value
+        if trial.values:  # the first objective of a multi-objective study (FrozenTrial.value refuses those)
+            row["objective"] = trial.values[0]
         elif trial.state.name == "FAIL":
             row["objective"] = math.nan
     return rows
