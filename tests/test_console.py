@@ -51,7 +51,7 @@ def test_default_run_prints_what_runs_one_bar_and_the_summary_and_saves_a_model_
     front, body = _front_matter(card)
     assert front["library_name"] == "peft" and "dpo" in front["tags"] and "base_model" not in front
     assert "[More Information Needed]" not in body
-    assert re.search(r"SHA-256 `[0-9a-f]{64}`", body) and "| pairs | 16 train, 4 validation used (320 train" in body
+    assert re.search(r"SHA-256 `[0-9a-f]{64}`", body) and "| pairs | 16 train, 4 validation used (256 train" in body
     assert "| loss | `sigmoid`, beta 0.1" in body and "| learning rate | 0.005 (effective)" in body
     assert re.search(r"\| preference_accuracy \| 0\.\d{4} \|", body) and "| steps | 2 |" in body
     assert "AutoPeftModelForCausalLM" in body and "| trained with | arabic-pref 0.1.0" in body

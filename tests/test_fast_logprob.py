@@ -45,6 +45,7 @@ def test_matches_trl_kernel(temperature, softcap, scale, with_bias, n_tokens):
 def test_install_is_reversible_and_only_routes_cpu():
     import trl.trainer.utils as trl_utils
 
+    fast_logprob.uninstall()  # an earlier in-process run may have installed it (it is process-wide)
     original = trl_utils._ChunkedLogProbFunction
     fast_logprob.install()
     try:

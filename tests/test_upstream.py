@@ -17,6 +17,9 @@ def test_trl_logprob_seam_is_what_the_fused_lm_head_calls():
     import trl.trainer.utils as trl_utils
     from trl.kernels import ChunkedLogProbFunction
 
+    from arabic_pref import fast_logprob
+
+    fast_logprob.uninstall()  # an earlier in-process run may have installed our CPU path (process-wide)
     function, use_triton = upstream.trl_logprob_seam()
     assert function is ChunkedLogProbFunction
     assert use_triton(torch.device("cpu")) is False  # CPU: every position scored, so we switch compact on
