@@ -66,7 +66,11 @@ def test_a_whole_run_scores_each_evaluation_in_trl_s_own_forward(tmp_path):
     summary = dpo.train()
     counter.handle.remove()
     evaluations, batches = 2, N_EVAL // EVAL_BATCH  # steps 1 and 2; step 0 needs no forward (policy == reference)
-    assert counter.count == evaluations * batches  # the old code made 2 (step 0) + 2 x (2 + 2) = 10
+    # the held-out test split (N_EVAL pairs too) is scored once at the end: its reference pass (LoRA: the same
+    # model, adapters off) and its policy pass
+    test_passes = 2 * batches
+    assert counter.count == evaluations * batches + test_passes  # the old code made 2 + 2 x (2 + 2) = 10 + test
+    assert summary["test_metrics"]["test/preference_accuracy"] >= 0
     assert summary["preference_accuracy_start"] == 0.5  # exact ties, not approximately
 
     captured = trl_trainer.eval_pair_scores
