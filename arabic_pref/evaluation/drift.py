@@ -13,7 +13,6 @@ compared with itself gives KL 0 and ratio 1 exactly (tests/test_evaluation_drift
 
 from __future__ import annotations
 
-import json
 import math
 from importlib import resources
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 import torch
 
-from arabic_pref.config import ConfigError
+from arabic_pref.evaluation.inputs import read_text_rows
 
 HELDOUT_KEY = "eval_heldout_path"
 HELDOUT_MAX_TOKENS = 128
@@ -33,22 +32,7 @@ def shipped_heldout_path() -> Path:
 
 def load_heldout_texts(path: str | None) -> list[str]:
     file = Path(path).expanduser() if path else shipped_heldout_path()
-    if not file.is_file():
-        raise ConfigError(HELDOUT_KEY, f"{file}: no such file (expected JSONL with a 'text' per line)")
-    texts = []
-    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ConfigError(HELDOUT_KEY, f"{file}:{number}: malformed JSON ({e.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
-            raise ConfigError(HELDOUT_KEY, f"{file}:{number}: expected an object with a non-empty 'text' string")
-        texts.append(row["text"])
-    if not texts:
-        raise ConfigError(HELDOUT_KEY, f"{file}: no texts")
-    return texts
+    return [row["text"] for _, row in read_text_rows(file, HELDOUT_KEY, "text")]
 
 
 def _device(model: Any) -> torch.device:

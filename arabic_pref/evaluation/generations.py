@@ -8,14 +8,13 @@ frozen, so its answers are computed once per run and reused at every evaluation.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from arabic_pref.config import ConfigError
 from arabic_pref.evaluation import text_metrics
+from arabic_pref.evaluation.inputs import read_text_rows
 
 PROMPTS_KEY = "eval_prompts_path"
 
@@ -34,25 +33,11 @@ def shipped_prompts_path() -> Path:
 def load_prompts(path: str | None) -> list[dict[str, str]]:
     """Prompt records ({"prompt", optional "id", "dialect", "register"}); ConfigError names file and line."""
     file = Path(path).expanduser() if path else shipped_prompts_path()
-    if not file.is_file():
-        raise ConfigError(PROMPTS_KEY, f"{file}: no such file (expected JSONL with a 'prompt' per line)")
-    rows = []
-    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ConfigError(PROMPTS_KEY, f"{file}:{number}: malformed JSON ({e.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
-            raise ConfigError(PROMPTS_KEY, f"{file}:{number}: expected an object with a non-empty 'prompt' string")
-        rows.append(
-            {"id": str(row.get("id", number)), **{k: str(row.get(k, "")) for k in ("dialect", "register")}}
-            | {"prompt": row["prompt"]}
-        )
-    if not rows:
-        raise ConfigError(PROMPTS_KEY, f"{file}: no prompts")
-    return rows
+    return [
+        {"id": str(row.get("id", number)), **{k: str(row.get(k, "")) for k in ("dialect", "register")}}
+        | {"prompt": row["prompt"]}
+        for number, row in read_text_rows(file, PROMPTS_KEY, "prompt")
+    ]
 
 
 def generate_batch(
