@@ -17,11 +17,16 @@ TRACKED_PACKAGES = ("arabic-pref", "torch", "transformers", "trl", "peft", "data
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write to a temporary file in the same folder and rename it over `path`: never a half-written file."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """`atomic_write_text` for bytes: a temporary file beside `path`, synced, then renamed over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import struct
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -187,19 +186,10 @@ class ReferenceStore:
         for i, (digest, (chosen, rejected)) in enumerate(sorted(values.items())):
             records[i] = (digest, chosen, rejected)
         payload = records.tobytes()
-        self.folder.mkdir(parents=True, exist_ok=True)
+        from arabic_pref.metadata import atomic_write_bytes
+
         target = self.folder / _file_name(values)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(HEADER.pack(MAGIC, len(records), hashlib.sha256(payload).digest()))
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_bytes(target, HEADER.pack(MAGIC, len(records), hashlib.sha256(payload).digest()) + payload)
         return target
 
 
