@@ -19,16 +19,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from tests.servers import mlflow_server
-
-FAST = [
-    "max_steps=2",
-    "eval_steps=2",
-    "max_length=64",
-    "max_prompt_length=40",
-    "max_train_samples=8",
-    "max_eval_samples=8",
-    "per_device_train_batch_size=2",
-]
+from tests.test_sweep_e2e import FAST  # the shortest settings that still train, evaluate once and save
 
 
 def _env() -> dict[str, str]:
