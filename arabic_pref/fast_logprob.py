@@ -4,10 +4,15 @@ With Qwen's 151,665-token vocabulary, TRL 1.16's CPU fallback of its fused LM he
 chunked_logprob.py`) folds each [4096 x 32768] logits tile through a dozen elementwise torch ops, and on CPU
 it scores every position (prompt and padding included). On a tiny model that is ~95% of a DPO step. Here, on
 CPU only, we score just the completion positions and compute each token chunk's logits with one matmul and
-one fused `logsumexp`/`softmax`; when a gradient will follow, the chunk's softmax is kept so the backward is
-just `grad = g * (onehot - softmax)` and two small matmuls (memory: N x V floats for the N completion tokens of
-one micro-batch, which is small for the short sequences CPU runs use). Values and gradients match TRL's
-kernel (tests/test_fast_logprob.py).
+one pass for max, exp and sum (the softmax and log-sum-exp share it); when a gradient will follow, the chunk's
+softmax is kept so the backward is just `grad = g * (onehot - softmax)` and two small matmuls (memory: N x V
+floats for the N completion tokens of one micro-batch, which is small for the short sequences CPU runs use).
+Values and gradients match TRL's kernel (tests/test_fast_logprob.py).
+
+Tiles are sized in bytes, not tokens (`TILE_BYTES`): glibc serves an allocation above its mmap threshold (at most
+32 MiB) with fresh pages that the kernel maps and zeroes on first touch, so a 256-token tile of Qwen's vocabulary
+(155 MB) paid page faults on every chunk (a third of a step's time was system time). Tiles under the threshold
+reuse the heap: 1.6x faster on the tiny default's LM head (benchmarks/BENCHMARKS.md).
 
 `install()` swaps the function TRL's `add_fused_lm_head` calls; GPU and other devices keep TRL's own kernels.
 The extra outputs TRL logs (entropy, mean logit, top-1, log-sum-sq-probs) are returned without gradient:
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import torch
 
-TOKENS_PER_CHUNK = 256
+TILE_BYTES = 16 * 2**20  # one [tokens x vocab] fp32 logits tile; under glibc's 32 MiB mmap threshold (see above)
 _originals: dict = {}
 
 
@@ -44,6 +49,12 @@ def _logits(
     return z, torch.tensor(scale * inv_t)
 
 
+def _tiles(n_tokens: int, vocab: int) -> list[slice]:
+    """Token slices whose fp32 logits tile stays within TILE_BYTES."""
+    rows = max(1, TILE_BYTES // (4 * vocab))
+    return [slice(start, start + rows) for start in range(0, n_tokens, rows)]
+
+
 class CpuLogProbFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden, weight, bias, targets, temperature, chunk_size, softcap, logit_scale, outputs):
@@ -62,15 +73,17 @@ class CpuLogProbFunction(torch.autograd.Function):
         # matmuls instead of recomputing the logits. Without one (reference and eval passes) keep nothing.
         keep_probs = any(ctx.needs_input_grad[:3])
         parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("lp", "p", "dz", "ent", "sq", "mean", "top1")}
+        need_p = keep_probs or "entropy" in outputs
         with torch.no_grad():
-            for start in range(0, hidden.shape[0], TOKENS_PER_CHUNK):
-                sl = slice(start, start + TOKENS_PER_CHUNK)
+            for sl in _tiles(hidden.shape[0], weight.shape[0]):
                 z, dz = _logits(hidden[sl], weight, bias, logit_scale, softcap, inv_t)
-                lse = torch.logsumexp(z, dim=-1)
+                top, top_index = z.max(dim=-1)
+                p = torch.sub(z, top[:, None]).exp_()  # unnormalised softmax, shared with the log-sum-exp
+                total = p.sum(dim=-1)
+                lse = top + total.log()
                 tgt = targets[sl]
                 parts["lp"].append(z.gather(1, tgt[:, None]).squeeze(1) - lse)
-                need_p = keep_probs or "entropy" in outputs
-                p = torch.softmax(z, dim=-1) if need_p else None
+                p = p.div_(total[:, None]) if need_p else None
                 if keep_probs:
                     parts["p"].append(p)
                     parts["dz"].append(dz)
@@ -81,7 +94,7 @@ class CpuLogProbFunction(torch.autograd.Function):
                 if "mean_logits" in outputs:
                     parts["mean"].append(z.mean(-1))
                 if "is_top1" in outputs:
-                    parts["top1"].append(z.max(dim=-1).indices == tgt)
+                    parts["top1"].append(top_index == tgt)
 
         def cat(key: str, wanted: str | None) -> torch.Tensor | None:
             if wanted is not None and wanted not in outputs:
@@ -119,11 +132,10 @@ class CpuLogProbFunction(torch.autograd.Function):
         grad_bias = (
             torch.zeros_like(bias, dtype=torch.float32) if bias is not None and ctx.needs_input_grad[2] else None
         )
-        for i, start in enumerate(range(0, hidden.shape[0], TOKENS_PER_CHUNK)):
-            sl = slice(start, start + TOKENS_PER_CHUNK)
+        for i, sl in enumerate(_tiles(hidden.shape[0], weight.shape[0])):
             g = grad_logprobs[sl].float()
             # d logp_target / dz = onehot(target) - softmax(z)
-            grad_z = ctx.probs[i] * (-g[:, None])
+            grad_z = ctx.probs[i].mul_(-g[:, None])  # in place: the kept softmax is not needed after this
             grad_z.scatter_add_(1, targets[sl, None], g[:, None])
             dz = ctx.dz[i]
             if dz.numel() > 1 or dz.item() != 1.0:

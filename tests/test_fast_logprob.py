@@ -42,6 +42,29 @@ def test_matches_trl_kernel(temperature, softcap, scale, with_bias, n_tokens):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
+def test_several_tiles_match_trl_kernel(monkeypatch):
+    """Tiles of 64 tokens (the last one partial): the per-tile softmax kept for the backward lines up."""
+    torch.manual_seed(1)
+    vocab, dim, n_tokens = 5003, 32, 300
+    monkeypatch.setattr(fast_logprob, "TILE_BYTES", 64 * vocab * 4)
+    assert len(fast_logprob._tiles(n_tokens, vocab)) == 5
+    hidden, weight = torch.randn(n_tokens, dim), torch.randn(vocab, dim) * 0.3
+    targets = torch.randint(0, vocab, (n_tokens,))
+    ours, our_grads = _run(CpuLogProbFunction, hidden, weight, None, targets, 1.0, None, 1.0)
+    ref, ref_grads = _run(ChunkedLogProbFunction, hidden, weight, None, targets, 1.0, None, 1.0)
+    for a, b in zip(ours + our_grads, ref + ref_grads, strict=True):
+        assert torch.equal(a, b) if a.dtype == torch.bool else torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_tiles_stay_under_the_mmap_threshold_and_cover_every_token():
+    # Qwen2.5's vocabulary: 16 MiB / (151,665 x 4 bytes) = 27 tokens a tile, well under glibc's 32 MiB threshold
+    tiles = fast_logprob._tiles(1000, 151_665)
+    assert {t.stop - t.start for t in tiles[:-1]} == {27}
+    assert 27 * 151_665 * 4 <= fast_logprob.TILE_BYTES < 32 * 2**20
+    assert [i for t in tiles for i in range(1000)[t]] == list(range(1000))
+    assert fast_logprob._tiles(3, 10**9) == [slice(0, 1), slice(1, 2), slice(2, 3)]  # at least one token a tile
+
+
 def test_install_is_reversible_and_only_routes_cpu():
     import trl.trainer.utils as trl_utils
 
