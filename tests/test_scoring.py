@@ -97,3 +97,18 @@ def test_step_zero_scores_without_a_forward_and_ties_exactly(tmp_path, lora):
     assert counter.count == 0 and accuracy == 0.5 and margin == 0.0
     trl_trainer.train()
     assert not policy_is_reference(trl_trainer)  # trained: scored by a real forward again
+
+
+@pytest.mark.slow
+def test_step_zero_needs_no_forward_without_precomputed_reference_either(tmp_path):
+    dpo = _trainer(tmp_path, precompute_ref_log_probs=False)
+    trl_trainer = dpo.build()
+    assert policy_is_reference(trl_trainer)
+    counter = _EvalForwards(trl_trainer.model)
+    metrics = dpo.preference_metrics()
+    assert counter.count == 0  # the metrics read policy - reference, which is exactly 0
+    assert metrics["preference_accuracy"] == 0.5 and metrics["logratio_margin_per_token"] == 0.0
+    scores = dpo.score_pairs()  # the public per-pair scores carry real log-probs: one pass, as the two are equal
+    counter.handle.remove()
+    assert counter.count == N_EVAL // EVAL_BATCH
+    assert all(x < 0 for x in scores.policy_chosen) and scores.policy_chosen == scores.ref_chosen

@@ -30,10 +30,11 @@ class PreferenceEvaluation:
         """`arabic_pref.metrics.preference_metrics` on `eval_dataset` (default: validation), with per-slice accuracies
         for the `eval_slices` tags the dataset carries."""
         from arabic_pref.metrics import preference_metrics, slice_metrics
+        from arabic_pref.training.scoring import pair_scores
 
         trainer = self.trainer or self.build()
         dataset = self._prepare_eval(eval_dataset) if eval_dataset is not None else trainer.eval_dataset
-        scores = self.score_pairs(dataset)
+        scores = pair_scores(trainer, dataset, relative=True)  # the metrics read policy - reference only
         tags = {t: dataset[t] for t in self.config.eval_slices if t in dataset.column_names}
         return preference_metrics(scores, self.config.beta) | slice_metrics(scores, tags)
 

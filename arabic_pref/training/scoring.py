@@ -9,7 +9,9 @@ from the adapter-disabled base under LoRA / the separate frozen reference otherw
 
 When the policy provably equals its reference (LoRA adapters whose B matrices are all zero, as at step 0, or a
 full fine-tune whose weights are bitwise those of the reference), the policy's log-probs *are* the reference's:
-no forward runs, and every pair is an exact tie (accuracy 0.5), whatever batching computed the cached values.
+every pair is an exact tie (accuracy 0.5), whatever batching computed the cached values. No policy forward runs;
+and when only the log-ratios are wanted (`relative=True`, as preference metrics want them) no forward runs at
+all, even without precomputed reference log-probs: the step-0 metrics of a run cost one pass of the collator.
 """
 
 from __future__ import annotations
@@ -75,8 +77,12 @@ def policy_is_reference(trainer: Any) -> bool:
 
 
 @torch.no_grad()
-def pair_scores(trainer: Any, dataset: Any = None) -> PairScores:
-    """Policy and reference log-probs and response lengths of every pair of `dataset` (default: the eval set)."""
+def pair_scores(trainer: Any, dataset: Any = None, relative: bool = False) -> PairScores:
+    """Policy and reference log-probs and response lengths of every pair of `dataset` (default: the eval set).
+
+    `relative=True`: only policy - reference matters to the caller; when the two are provably identical, both are
+    recorded as 0 (their exact difference) without a forward.
+    """
     model = trainer.model
     was_training = model.training
     model.eval()
@@ -88,6 +94,10 @@ def pair_scores(trainer: Any, dataset: Any = None) -> PairScores:
             if "ref_chosen_logps" in batch:
                 reference = torch.cat([batch["ref_chosen_logps"], batch["ref_rejected_logps"]])
                 policy = reference if identical else _sequence_logps(model, batch)
+            elif identical and relative:
+                policy = reference = batch["input_ids"].new_zeros(batch["input_ids"].size(0), dtype=torch.float32)
+            elif identical:
+                policy = reference = _sequence_logps(model, batch)
             else:
                 policy = _sequence_logps(model, batch)
                 ref_module, ctx = _reference_context(trainer)
