@@ -120,8 +120,14 @@ def print_summary(summary: dict[str, Any]) -> None:
                 ),
                 f"  steps                {summary['global_step']}",
                 f"  model + metadata     {summary['output_dir']}",
-                f"  MLflow run           {summary['mlflow_run_id']} in {summary['tracking_uri']}",
-                f"  open the UI          {ui_command(summary['tracking_uri'])}",
+                *(
+                    [
+                        f"  MLflow run           {summary['mlflow_run_id']} in {summary['tracking_uri']}",
+                        f"  open the UI          {ui_command(summary['tracking_uri'])}",
+                    ]
+                    if summary["mlflow_run_id"] is not None  # report_to=none: nothing was tracked
+                    else []
+                ),
             ]
         ),
         flush=True,
