@@ -34,17 +34,24 @@ def main() -> None:
     out = Path(a.out or tempfile.mkdtemp(prefix="overhead-")).resolve()
     out.mkdir(parents=True, exist_ok=True)
     model = model_folder("tiny")
-    write_pairs("tiny", out / "pairs")
+    write_pairs("tiny", out / "pairs", model)
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env |= {"ARABIC_PREF_CACHE": str(out / "cache"), "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1"}
     ours = [sys.executable, "-m", "arabic_pref.train", f"model_name={model}", "data=jsonl"]
     ours += [f"dataset_path={out / 'pairs'}", f"max_steps={a.steps}", "fast_cpu_logprob=false"]
-    ours += ["precompute_ref_log_probs=false", "save_strategy=no", f"max_length={w['max_length']}"]
+    ours += [
+        "precompute_ref_log_probs=false",
+        "eval_generations=false",
+        "eval_drift=false",
+        "save_strategy=no",
+        f"max_length={w['max_length']}",
+    ]
     ours += ["max_prompt_length=100", f"per_device_train_batch_size={w['batch']}", "report_to=none"]
-    ours += [f"per_device_eval_batch_size={w['eval_batch']}", f"output_dir={out / 'ours'}"]
+    ours += [f"per_device_eval_batch_size={w['eval_batch']}", f"output_dir={out / 'ours'}", "lora_dropout=0"]
     plain = [sys.executable, str(ROOT / "benchmarks" / "plain_trl_dpo.py"), "--model", str(model)]
     plain += ["--data", str(out / "pairs"), "--max-steps", str(a.steps), "--batch-size", str(w["batch"])]
     plain += ["--eval-batch-size", str(w["eval_batch"]), "--max-length", str(w["max_length"]), "--no-precompute"]
+    plain += ["--no-gradient-checkpointing", "--no-bf16", "--lora-dropout", "0"]
     plain += ["--output-dir", str(out / "plain")]
     results = {}
     for name, cmd in (("plain_trl", plain), ("ours_extras_off", ours)):

@@ -31,9 +31,23 @@ def main() -> None:
     p.add_argument("--eval-steps", type=int, default=0, help="evaluate every N steps (0: at the end only)")
     p.add_argument("--system-prompt", default="أنت مساعد مفيد.")
     p.add_argument("--lora-r", type=int, default=16)
+    p.add_argument("--lora-dropout", type=float, default=0.05)
     p.add_argument("--output-dir", default="plain-trl-out")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--no-precompute", action="store_true", help="reference forward in every step (TRL's default)")
+    p.add_argument(
+        "--gradient-checkpointing",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="TRL's default is on; the benchmarks turn it off where arabic-pref's model config does, so both arms "
+        "do the same work",
+    )
+    p.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="TRL's default is on (bf16 autocast, also on CPU); the benchmarks match arabic-pref's precision",
+    )
     a = p.parse_args()
 
     import torch
@@ -65,6 +79,8 @@ def main() -> None:
         per_device_eval_batch_size=a.eval_batch_size,
         max_length=a.max_length,
         precompute_ref_log_probs=not a.no_precompute,
+        gradient_checkpointing=a.gradient_checkpointing,
+        bf16=a.bf16,
         eval_strategy="steps" if a.eval_steps else "no",
         eval_steps=a.eval_steps or None,
         save_strategy="no",
@@ -75,7 +91,7 @@ def main() -> None:
         use_cpu=not torch.cuda.is_available(),
     )
     targets = ["q_proj", "k_proj", "v_proj", "o_proj"]
-    lora = LoraConfig(r=a.lora_r, lora_alpha=2 * a.lora_r, lora_dropout=0.05, target_modules=targets)
+    lora = LoraConfig(r=a.lora_r, lora_alpha=2 * a.lora_r, lora_dropout=a.lora_dropout, target_modules=targets)
     trainer = DPOTrainer(
         model=model,
         args=args,

@@ -6,15 +6,22 @@
 Arm 1: `python -m arabic_pref.train -m sweep=beta_lr_loss` with N trials (pruning off, so both arms do the same
 work), starting from an empty reference/tokenized-data cache. Arm 2: for each point the sweep tried (loss type,
 beta, learning rate), one `benchmarks/plain_trl_dpo.py` process, as a TRL user scripts a scan. Same model
-folder, same train/validation pairs (written once to a folder both read), same steps, batch and lengths.
+folder, same train/validation pairs (written once to a folder both read), same steps, batch and lengths, and
+the same precision and dropout: fp32, no gradient checkpointing (arabic-pref's CPU model configs; TRL's defaults
+would add bf16 autocast and activation recomputation) and LoRA dropout 0 (TRL's `disable_dropout` zeroes it).
 Prints wall time, the ratio, peak RSS (the largest process of each arm) and the best objective of each arm
 (ours: preference accuracy, ties 1/2; TRL: eval_rewards/accuracies, ties 0; equal when there are no ties).
 
-Workloads:
-- `tiny`: the default tiny Qwen2 (hidden 64, 2 layers, Qwen2.5's 151,665-token vocabulary), shipped pairs.
-- `compute`: a Qwen2-shaped model (hidden 512, 8 layers, intermediate 1536, seeded random weights) on the ARCD
-  pairs in ../shared/data when present (long prompts, so the transformer layers carry most of the FLOPs of a
-  sequence), the shipped pairs otherwise.
+Workloads (pairs that fit the lengths untruncated, see `write_pairs`):
+- `tiny`: the default tiny Qwen2 (hidden 64, 2 layers, Qwen2.5's 151,665-token vocabulary), shipped pairs,
+  160 train / 64 validation, batch 8, max_length 112.
+- `compute`: a Qwen2-shaped model (hidden 512, 8 layers, intermediate 1536, GQA 8/2 heads, seeded random weights;
+  24.1M parameters in the transformer layers, 77.7M in the LM head) on the ARCD pairs in ../shared/data when
+  present (the shipped pairs otherwise), 40 train / 24 validation, batch 4, max_length 224. ARCD prompts are long
+  and its answers short (an answer span): a sequence averages 157 prompt + 13 answer tokens, so the layers do
+  24.1M x 170 multiply-adds and the LM head, over the 13 answer tokens that are scored, 77.7M x 13: the layers
+  carry about 80% of the model FLOPs.
+  (TRL's CPU fallback computes the LM head at every position, prompt included, which is why its arm is slower.)
 """
 
 from __future__ import annotations
@@ -32,7 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_ARCD = ROOT.parent / "shared" / "data" / "arcd_pairs_train.jsonl"
 WORKLOADS = {
     "tiny": {"max_length": 112, "max_prompt_length": 48, "batch": 8, "eval_batch": 32, "train": 160, "eval": 64},
-    "compute": {"max_length": 192, "max_prompt_length": 160, "batch": 4, "eval_batch": 16, "train": 40, "eval": 16},
+    # ARCD prompts are long (median ~214 tokens): at 192 prompt tokens 26 of the 69 validation pairs fit untruncated
+    "compute": {"max_length": 224, "max_prompt_length": 192, "batch": 4, "eval_batch": 8, "train": 40, "eval": 24},
 }
 COMPUTE_DIMS = {"hidden_size": 512, "intermediate_size": 1536, "num_hidden_layers": 8, "num_attention_heads": 8}
 
@@ -49,7 +57,8 @@ def model_folder(workload: str) -> Path:
         from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
         base = Qwen2Config.from_pretrained(tiny)
-        config = Qwen2Config(**{**base.to_dict(), **COMPUTE_DIMS, "num_key_value_heads": 2})
+        shape = {k: v for k, v in base.to_dict().items() if k != "layer_types"}  # one per layer: rebuilt for 8
+        config = Qwen2Config(**{**shape, **COMPUTE_DIMS, "num_key_value_heads": 2})
         torch.manual_seed(1234)
         model = Qwen2ForCausalLM(config)
         staging = Path(tempfile.mkdtemp(dir=target.parent))
@@ -59,17 +68,34 @@ def model_folder(workload: str) -> Path:
     return target
 
 
-def write_pairs(workload: str, folder: Path) -> str:
-    """The train/validation split both arms use, as our loader makes it, written as JSONL."""
+def write_pairs(workload: str, folder: Path, model: Path) -> str:
+    """The train/validation pairs both arms use, written as JSONL: pairs our loader splits off, kept only when they
+    fit `max_prompt_length`/`max_length` untruncated. Both arms then train on the same tokens: arabic-pref cuts a
+    long prompt's beginning, TRL cuts prompt + answer to `max_length` from the end (the answer first), so a pair
+    that needs cutting would be different work in each arm."""
+    from transformers import AutoTokenizer
+
+    from arabic_pref.config import DPOConfig
     from arabic_pref.data import load_preference_data
+    from arabic_pref.data.formatting import tokenize_and_format
 
     source = str(SHARED_ARCD) if workload == "compute" and SHARED_ARCD.exists() else "builtin:arabic-sample"
     data = load_preference_data(source, validation_split=0.1, seed=42)
     w = WORKLOADS[workload]
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    limits = {"max_prompt_length": w["max_prompt_length"], "max_length": w["max_length"]}
+
+    def untruncated(row: dict) -> bool:
+        _, counts = tokenize_and_format([row], tokenizer, **limits, system_prompt=DPOConfig.system_prompt)
+        return counts["kept"] == 1 and not any(k.startswith("truncated") for k in counts)
+
     folder.mkdir(parents=True, exist_ok=True)
-    for name, rows in (("train", data.train[: w["train"]]), ("validation", data.validation[: w["eval"]])):
+    for name, rows, n in (("train", data.train, w["train"]), ("validation", data.validation, w["eval"])):
+        kept = [r for r in rows if untruncated(r)][:n]
+        if len(kept) < n:
+            sys.exit(f"{source}: only {len(kept)} {name} pairs fit {limits} untruncated, {n} needed")
         with open(folder / f"{name}.jsonl", "w", encoding="utf-8") as f:
-            for r in rows:
+            for r in kept:
                 f.write(json.dumps({k: r[k] for k in ("prompt", "chosen", "rejected")}, ensure_ascii=False) + "\n")
     return source
 
@@ -98,7 +124,7 @@ def main() -> None:
     out = Path(a.out or tempfile.mkdtemp(prefix=f"sweep-vs-trl-{a.workload}-")).resolve()
     out.mkdir(parents=True, exist_ok=True)
     model = model_folder(a.workload)
-    source = write_pairs(a.workload, out / "pairs")
+    source = write_pairs(a.workload, out / "pairs", model)
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env |= {"ARABIC_PREF_CACHE": str(out / "cold-cache"), "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1"}
     eval_steps = max(1, a.steps // 2)
@@ -121,6 +147,9 @@ def main() -> None:
         f"per_device_train_batch_size={w['batch']}",
         f"per_device_eval_batch_size={w['eval_batch']}",
         f"tracking_uri=sqlite:///{out}/mlflow.db",
+        # TRL's disable_dropout=True (its default) zeroes every dropout module, LoRA's included, and arabic-pref
+        # gives LoRA its dropout back: without dropout in both arms they do the same computation
+        "lora_dropout=0",
     ]
     ours_wall, ours_rss, rc = timed(ours_cmd, env, out / "ours.log")
     if rc:
@@ -146,7 +175,14 @@ def main() -> None:
         cmd += ["--data", str(out / "pairs"), "--loss", point["loss"], "--beta", repr(point["beta"])]
         cmd += ["--lr", repr(point["lr"]), "--max-steps", str(a.steps), "--batch-size", str(w["batch"])]
         cmd += ["--eval-batch-size", str(w["eval_batch"]), "--max-length", str(w["max_length"])]
-        cmd += ["--output-dir", str(out / f"plain-{i}")]
+        cmd += [
+            "--no-gradient-checkpointing",
+            "--no-bf16",
+            "--lora-dropout",
+            "0",
+            "--output-dir",
+            str(out / f"plain-{i}"),
+        ]
         wall, rss, rc = timed(cmd, env, out / f"plain-{i}.log")
         if rc:
             sys.exit(f"plain TRL point {i} failed (exit {rc}); see {out / f'plain-{i}.log'}")
