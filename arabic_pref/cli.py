@@ -2,7 +2,8 @@
 
     arabic-pref train [overrides]          = python -m arabic_pref.train (Hydra: overrides, -m, --cfg job, ...)
     arabic-pref data validate|stats PATH   = python -m arabic_pref.data
-    arabic-pref config                     = python -m arabic_pref.config (the configuration reference)
+    arabic-pref compare [options]          = python -m arabic_pref.compare (leaderboard of runs and sweeps)
+    arabic-pref config                     = the configuration reference (every field, its defaults and range)
 
 `arabic-pref-train` is the first one alone. Each command keeps its own parser: Hydra reads sys.argv itself.
 """
@@ -25,8 +26,12 @@ def main() -> None:
         from arabic_pref.data.cli import main as data_main
 
         sys.exit(data_main(rest))
+    elif command == "compare":
+        from arabic_pref.compare.cli import main as compare_main
+
+        sys.exit(compare_main(rest, prog="arabic-pref compare"))
     elif command == "config":
-        from arabic_pref.config import markdown_reference
+        from arabic_pref.config_reference import markdown_reference
 
         print(markdown_reference())
     else:

@@ -1,6 +1,9 @@
 """Registers the Hydra configs that do not live in conf/: the typed schema and the top-level sweeps/.
 
 `dpo_config` is DPOConfig, so unknown keys and values of the wrong type fail in Hydra's own composition step.
+Its free-form dicts (`training_args`, `eval_generation_kwargs`) are open to new keys, so docs/running.md's
+`training_args='{push_to_hub: true}'` and `training_args.push_to_hub=true` work like `+training_args...`; their
+keys are checked by the trainer (against trl.DPOConfig's fields) before any model loads.
 Each `sweeps/NAME.yaml` becomes option NAME of the group `sweep` (package _global_), so `sweep=NAME` selects it,
 while the files stay at the top level of the checkout as the design asks.
 """
@@ -13,10 +16,14 @@ from arabic_pref.resources import sweeps_dir
 
 SCHEMA_NAME = "dpo_config"
 SWEEPS_DIR = sweeps_dir()
+OPEN_DICT_FIELDS = ("training_args", "eval_generation_kwargs")
 
 
 def register_configs() -> None:
     store = ConfigStore.instance()
-    store.store(name=SCHEMA_NAME, node=DPOConfig)
+    schema = OmegaConf.structured(DPOConfig)
+    for free_form in OPEN_DICT_FIELDS:
+        OmegaConf.set_struct(schema[free_form], False)
+    store.store(name=SCHEMA_NAME, node=schema)
     for path in sorted(SWEEPS_DIR.glob("*.yaml")):
         store.store(group="sweep", name=path.stem, node=OmegaConf.load(path), package="_global_")

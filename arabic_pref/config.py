@@ -195,23 +195,25 @@ class DPOConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Type and cross-field checks; rerun by the trainer because the spec's examples assign fields later."""
+        """Type and cross-field checks (each failure a ConfigError naming the key), and range warnings."""
         check_types(self)
         if self.evaluation_strategy is not None:
             self.eval_strategy = self.evaluation_strategy
         check_values(self)
         warn_outside_recommended(self)
+        object.__setattr__(self, "_validated", self.to_dict())
+
+    def ensure_valid(self) -> None:
+        """Validate again only if a field changed since the last validation: the spec's examples assign fields
+        after construction, and the trainer must check those before a model loads, but a config is checked (and
+        warned about) once."""
+        if getattr(self, "_validated", None) != self.to_dict():
+            self.validate()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
 def field_help() -> dict[str, str]:
-    """Field name -> documentation, for the README's config reference and `--help`-style listings."""
+    """Field name -> documentation, for the configuration reference (docs/configuration.md) and listings."""
     return {f.name: f.metadata["help"] for f in dataclasses.fields(DPOConfig)}
-
-
-if __name__ == "__main__":
-    from arabic_pref.config_reference import markdown_reference
-
-    print(markdown_reference())

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import types
 import typing
+from pathlib import Path
 from typing import Any
+
+from arabic_pref.errors import ConfigError
 
 log = logging.getLogger("arabic_pref.config")
 
@@ -23,18 +27,24 @@ NORMALIZE_MODES = ("none", "light", "full")
 # Losses whose TRL implementation reads label_smoothing; for the others a non-zero value would be ignored.
 LOSSES_USING_LABEL_SMOOTHING: tuple[str, ...] = ("sigmoid",)  # conservative DPO, see training/losses.py
 RECOMMENDED_BETA = (0.01, 1.0)
+# The spec's learning-rate cap: a larger learning_rate trains at this value unless learning_rate_override.
+SPEC_LR_CAP = 5e-7
 RECOMMENDED_LABEL_SMOOTHING = (0.0, 0.1)
 # Arabic default system prompt ("You are a helpful assistant."): short, and it stops Qwen2.5's template from
 # injecting its English default system prompt.
 DEFAULT_SYSTEM_PROMPT = "أنت مساعد مفيد."
+EVAL_SETS_KEY = "eval_sets"
+# an eval set's name becomes part of metric names (eval_set/NAME/...) and of nothing else
+EVAL_SET_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-class ConfigError(ValueError):
-    """A configuration value is invalid; `key` names the offending field."""
+def learning_rate_is_capped(config: Any) -> bool:
+    return not config.learning_rate_override and config.learning_rate > SPEC_LR_CAP
 
-    def __init__(self, key: str, message: str):
-        self.key = key
-        super().__init__(f"{key}: {message}")
+
+def effective_learning_rate(config: Any) -> float:
+    """The peak learning rate a run trains with: the spec's 5e-7 cap applies unless `learning_rate_override`."""
+    return SPEC_LR_CAP if learning_rate_is_capped(config) else float(config.learning_rate)
 
 
 def check_types(cfg: Any) -> None:
@@ -164,9 +174,7 @@ def check_values(c: Any) -> None:
         "choose one of resume=true (last checkpoint of output_dir) and resume_from_checkpoint=PATH",
     )
     _require(c.eval_max_new_tokens >= 1, "eval_max_new_tokens", f"must be >= 1, got {c.eval_max_new_tokens}")
-    from arabic_pref.evaluation.eval_sets import parse_entries  # light; here to avoid a circular import
-
-    parse_entries(c.eval_sets)
+    parse_eval_set_entries(c.eval_sets)
     clash = sorted(set(c.training_args) & {f.name for f in dataclasses.fields(c)})
     _require(not clash, "training_args", f"{', '.join(clash)} are top-level fields; set them directly")
 
@@ -178,3 +186,21 @@ def warn_outside_recommended(c: Any) -> None:
     low, high = RECOMMENDED_LABEL_SMOOTHING
     if not low <= c.label_smoothing <= high:
         log.warning("label_smoothing=%s is outside the recommended range %s-%s", c.label_smoothing, low, high)
+
+
+def parse_eval_set_entries(entries: list[str]) -> list[tuple[str, str]]:
+    """(name, path) of each entry; ConfigError for an empty entry, a bad or repeated name."""
+    parsed = []
+    for entry in entries:
+        name, sep, path = entry.partition("=")
+        if not sep:
+            name, path = Path(entry).stem, entry
+        name, path = name.strip(), path.strip()
+        if not path:
+            raise ConfigError(EVAL_SETS_KEY, f"entry {entry!r} has no path (use PATH or NAME=PATH)")
+        if not EVAL_SET_NAME.match(name):
+            raise ConfigError(EVAL_SETS_KEY, f"name {name!r} of {entry!r}: use letters, digits, '_', '-' and '.' only")
+        if name in {n for n, _ in parsed}:
+            raise ConfigError(EVAL_SETS_KEY, f"name {name!r} is used twice; give one as NAME=PATH")
+        parsed.append((name, path))
+    return parsed

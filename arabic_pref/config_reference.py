@@ -1,29 +1,31 @@
-"""The README's configuration reference, generated: `python -m arabic_pref.config` prints it.
+"""The configuration reference, generated from the fields: `arabic-pref config` prints it.
 
 One source of truth for defaults: the Python API's default is the `DPOConfig` dataclass field; the CLI composes
 `conf/train.yaml`, whose default groups may set a field again. The table shows both where they differ and names
 the group that sets the CLI's value, so a reader knows which default applies where. A test keeps such differences
-to the model group's bundle (CPU-sized steps and lengths for the offline default).
+to the run group (`conf/run/`: CPU-sized steps and lengths for the offline default), which the model chooses.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import typing
-from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from arabic_pref.config import DPOConfig
 from arabic_pref.config_checks import type_name as _type_name
+from arabic_pref.resources import config_dir
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+CONF_DIR = config_dir()
 
 
 def default_groups() -> dict[str, str]:
     """The default option of each config group of conf/train.yaml (e.g. {"model": "tiny_qwen", ...})."""
-    defaults = OmegaConf.load(CONF_DIR / "train.yaml").defaults
-    return {k: v for entry in defaults if isinstance(entry, dict | typing.Mapping) for k, v in entry.items() if v}
+    defaults = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "train.yaml").defaults, resolve=False)
+    choices = {k: v for entry in defaults if isinstance(entry, dict) for k, v in entry.items() if v}
+    # a choice may name another group's choice, as `run: ${model}` does
+    return {k: choices.get(v[2:-1], v) if v.startswith("${") else v for k, v in choices.items()}
 
 
 def group_settings() -> dict[str, tuple[str, object]]:
@@ -41,7 +43,7 @@ def group_settings() -> dict[str, tuple[str, object]]:
     return out
 
 
-MODEL_GROUP_FIELDS = tuple(k for k, (source, _) in group_settings().items() if source.startswith("model="))
+RUN_GROUP_FIELDS = tuple(k for k, (source, _) in group_settings().items() if source.startswith("run="))
 
 
 def markdown_reference() -> str:
@@ -64,3 +66,7 @@ def markdown_reference() -> str:
 
 def _show(value: object) -> object:
     return "null" if value is None else value
+
+
+if __name__ == "__main__":
+    print(markdown_reference())

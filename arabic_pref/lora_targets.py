@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from arabic_pref.config import ConfigError
+from arabic_pref.errors import ConfigError
 
 ALL_LINEAR = "all-linear"
 

@@ -7,22 +7,13 @@ reachable, is a ConfigError (exit 2) instead of a long hang on the network follo
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
+from arabic_pref import hub
 from arabic_pref.config import BUILTIN_MODEL, ConfigError
 
-HUB_PROBE_TIMEOUT_S = 3.0
 log = logging.getLogger(__name__)
-
-
-def _hub_host() -> tuple[str, int]:
-    """Host and port of the hub, honouring HF_ENDPOINT like huggingface_hub does."""
-    parsed = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    return parsed.hostname or "huggingface.co", parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
 def resolve_model_source(name: str, key: str = "model_name") -> str:
@@ -45,33 +36,18 @@ def resolve_model_source(name: str, key: str = "model_name") -> str:
         return str(path)
     if name.startswith((".", "/", "~")) or name.count("/") != 1:
         raise ConfigError(key, f"model path {name} does not exist (expected a saved model folder or a hub id)")
-    if _hub_cached(name):
+    if hub.cached(name):
         return name
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
+    if hub.offline_by_env():
         raise ConfigError(key, f"{name} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set")
-    if not _hub_reachable():
+    if not hub.reachable():
         raise ConfigError(
             key,
-            f"{name} is not in the local Hugging Face cache and the hub ({_hub_host()[0]}) is unreachable; "
+            f"{name} is not in the local Hugging Face cache and the hub ({hub.host()[0]}) is unreachable; "
             "download it where there is network, or pass a local folder as model_name "
             f"(the offline default is model_name={BUILTIN_MODEL})",
         )
     return name
-
-
-def _hub_cached(repo_id: str) -> bool:
-    from huggingface_hub import try_to_load_from_cache
-
-    found = try_to_load_from_cache(repo_id, "config.json")
-    return isinstance(found, str) and Path(found).exists()
-
-
-def _hub_reachable() -> bool:
-    try:
-        socket.create_connection(_hub_host(), timeout=HUB_PROBE_TIMEOUT_S).close()
-        return True
-    except OSError:
-        return False
 
 
 def quantization_config(load_in_4bit: bool, load_in_8bit: bool, compute_dtype: Any) -> Any:
@@ -129,7 +105,7 @@ def load_tokenizer(source: str) -> Any:
     """
     from transformers import AutoTokenizer
 
-    from arabic_pref.data.formatting import end_of_turn_token
+    from arabic_pref.chat_format import end_of_turn_token
 
     tokenizer = AutoTokenizer.from_pretrained(source)
     end_of_turn = end_of_turn_token(tokenizer)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SPEC_LR_CAP = 5e-7  # the same cap as arabic_pref.training.dpo_trainer.SPEC_LR_CAP (kept free of heavy imports)
+from arabic_pref.config_checks import effective_learning_rate
 
 
 def short_number(value: float) -> str:
@@ -22,11 +22,6 @@ def short_number(value: float) -> str:
     mantissa, exponent = f"{value:.1e}".split("e")
     mantissa = mantissa.rstrip("0").rstrip(".")
     return f"{mantissa}e{int(exponent)}"
-
-
-def effective_learning_rate(config: Any) -> float:
-    lr = float(config.learning_rate)
-    return lr if config.learning_rate_override else min(lr, SPEC_LR_CAP)
 
 
 def describe_run(loss_type: str, beta: float, learning_rate: float, trial_number: int | str | None = None) -> str:

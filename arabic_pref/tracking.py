@@ -25,6 +25,8 @@ MAX_PARAM_CHARS = 6000
 # (the UI's other choice is `genai_development`).
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
+# the tag on a sweep's parent run (value "parent"): how the compare command tells sweeps from single runs
+SWEEP_TAG = "arabic_pref.sweep"
 
 
 def absolute_sqlite_url(url: str | None, default_file: str) -> str:
@@ -58,6 +60,13 @@ def ui_command(uri: str) -> str:
     return f"mlflow ui --backend-store-uri {uri}{extra}"
 
 
+def client(uri: str | None) -> Any:
+    """The MLflow client of a store (resolved like a run's `tracking_uri`): the one way we open one."""
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=resolve_tracking_uri(uri))
+
+
 def ensure_experiment(name: str, uri: str) -> str:
     import mlflow
 
@@ -65,9 +74,7 @@ def ensure_experiment(name: str, uri: str) -> str:
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:
         if EXPERIMENT_KIND_TAG not in experiment.tags:  # made by an older version: mark it; a user's choice stays
-            mlflow.MlflowClient(tracking_uri=uri).set_experiment_tag(
-                experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
-            )
+            client(uri).set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return experiment.experiment_id
     try:
         return mlflow.create_experiment(

@@ -4,9 +4,10 @@ import json
 
 import pytest
 
+from arabic_pref.chat_format import render_prompt
 from arabic_pref.config import DEFAULT_SYSTEM_PROMPT
 from arabic_pref.data import load_preference_data
-from arabic_pref.data.formatting import render_prompt, tokenize_and_format
+from arabic_pref.data.formatting import tokenize_and_format
 from arabic_pref.data.token_stats import length_stats, load_tokenizer, percentile, token_lengths
 
 END = "<|im_end|>"

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from arabic_pref.builtin.model import ensure_tiny_qwen
-from arabic_pref.data.formatting import render_prompt
+from arabic_pref.chat_format import render_prompt
 from arabic_pref.evaluation.drift import kl_on_responses, load_heldout_texts, perplexity_ratio
 from arabic_pref.evaluation.generations import generate_batch, load_prompts
 from arabic_pref.models import load_causal_lm, load_tokenizer

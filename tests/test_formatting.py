@@ -4,8 +4,9 @@ import pytest
 from transformers import AutoTokenizer
 
 from arabic_pref.builtin.model import ensure_tiny_qwen
+from arabic_pref.chat_format import render_prompt
 from arabic_pref.config import DEFAULT_SYSTEM_PROMPT
-from arabic_pref.data.formatting import render_prompt, tokenize_and_format
+from arabic_pref.data.formatting import tokenize_and_format
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,7 @@ def _ids(tokenizer, text):
 
 
 def test_qwen_ids_and_end_of_turn_from_the_template(tokenizer):
-    from arabic_pref.data.formatting import end_of_turn_token
+    from arabic_pref.chat_format import end_of_turn_token
 
     assert end_of_turn_token(tokenizer) == "<|im_end|>"
     rows = [{"prompt": "ما عاصمة مصر؟", "chosen": "القاهرة.", "rejected": "لا أعرف."}]
@@ -103,7 +104,7 @@ def test_smollm2_prompt_our_system_prompt_replaces_the_templates_default(smollm2
 
 @pytest.mark.slow
 def test_smollm2_responses_end_with_its_end_of_turn_token(smollm2_tokenizer):
-    from arabic_pref.data.formatting import end_of_turn_token
+    from arabic_pref.chat_format import end_of_turn_token
     from tests.smollm2_checkpoint import SMOLLM2_END_OF_TURN_ID
 
     tok = smollm2_tokenizer

@@ -152,9 +152,9 @@ def test_lora_target_resolution_all_linear_and_unknown(tmp_path):
 
 def test_qwen_base_tokenizer_ends_turns_with_im_end(tmp_path):
     """Qwen2.5 base models say eos = <|endoftext|>; their template (and our responses) end turns with <|im_end|>."""
-    from arabic_pref.data.formatting import end_of_turn_token, tokenize_and_format
+    from arabic_pref.chat_format import end_of_turn_token, stop_token_ids
+    from arabic_pref.data.formatting import tokenize_and_format
     from arabic_pref.models import load_tokenizer
-    from arabic_pref.training.generation import stop_token_ids
 
     base = AutoTokenizer.from_pretrained(ensure_tiny_qwen())
     base.eos_token = "<|endoftext|>"

@@ -90,16 +90,16 @@ def test_quantized_distinct_reference_with_full_finetuning_is_allowed():
 
 
 def test_python_api_and_cli_defaults_agree():
-    """One source of truth: the CLI's composed value equals the dataclass default, except the model group's
-    CPU-sized bundle (documented per field in the config reference)."""
+    """One source of truth: the CLI's composed value equals the dataclass default, except the run group's
+    CPU-sized bundle that the model chooses (documented per field in the config reference)."""
     from omegaconf import OmegaConf
 
-    from arabic_pref.config_reference import MODEL_GROUP_FIELDS
+    from arabic_pref.config_reference import RUN_GROUP_FIELDS
 
     composed = OmegaConf.to_object(compose(["output_dir=x"], shrink=False))
     default = DPOConfig()
     differ = {k for k, v in default.to_dict().items() if getattr(composed, k) != v} - {"output_dir"}
-    assert differ <= set(MODEL_GROUP_FIELDS), differ - set(MODEL_GROUP_FIELDS)
+    assert differ <= set(RUN_GROUP_FIELDS), differ - set(RUN_GROUP_FIELDS)
     assert composed.lora_dropout == default.lora_dropout == 0.1
 
 

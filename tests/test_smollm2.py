@@ -48,7 +48,7 @@ def test_unreachable_package_index_exits_2_and_leaves_nothing_half_written(tmp_p
 def test_converted_checkpoint_is_smollm2_instruct():
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from arabic_pref.data.formatting import end_of_turn_token, render_prompt
+    from arabic_pref.chat_format import end_of_turn_token, render_prompt
     from arabic_pref.models import resolve_model_source
 
     folder = smollm2_or_skip()
@@ -77,7 +77,7 @@ def _logits(model, ids):
 def test_lora_dpo_save_load_generate_and_merge(run_dirs, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from arabic_pref.training.generation import stop_token_ids
+    from arabic_pref.chat_format import stop_token_ids
 
     smollm2_or_skip()
     overrides = ["max_steps=3", "max_length=96", "max_prompt_length=64", "max_train_samples=12"]
@@ -101,7 +101,7 @@ def test_lora_dpo_save_load_generate_and_merge(run_dirs, tmp_path):
     loaded.config.system_prompt = None  # the template's own system prompt: the model answers in English
     comparison = loaded.generate_comparison(FRANCE, max_length=48, do_sample=False)
     assert "Paris" in comparison["reference_model_response"]
-    from arabic_pref.data.formatting import render_prompt
+    from arabic_pref.chat_format import render_prompt
 
     inputs = tokenizer(render_prompt(tokenizer, FRANCE, None), return_tensors="pt", add_special_tokens=False)
     stops = stop_token_ids(tokenizer, model)

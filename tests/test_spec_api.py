@@ -178,7 +178,7 @@ def test_generate_comparison_examples(trained):
 
 
 def test_generation_stops_at_im_end(trained):
-    from arabic_pref.training.generation import stop_token_ids
+    from arabic_pref.chat_format import stop_token_ids
 
     assert stop_token_ids(trained.tokenizer, trained.model) == [151645, 151643]
 

@@ -19,8 +19,8 @@ from arabic_pref.compare.runs import DEFAULT_EXPERIMENT
 EXIT_BAD_INPUT = 2
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m arabic_pref.compare", description=__doc__.splitlines()[0])
+def parser(prog: str = "python -m arabic_pref.compare") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)")
     p.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment (default: %(default)s)")
     source = p.add_mutually_exclusive_group()
@@ -33,8 +33,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m arabic_pref.compare") -> int:
+    args = parser(prog).parse_args(argv)
     from arabic_pref.compare.runs import client_for, format_table, leaderboard
 
     try:

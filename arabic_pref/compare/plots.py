@@ -12,41 +12,28 @@ import math
 from pathlib import Path
 from typing import Any
 
-from arabic_pref.compare.curves import draw_learning_curves, metric_histories
+from arabic_pref.plots import draw_learning_curves, metric_histories, objective_scatter
 
 PLOT_FILES = ("accuracy_vs_beta.png", "accuracy_vs_learning_rate.png", "best_learning_curves.png")
 
 
-def _figure() -> tuple[Any, Any]:
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend, nothing to close
-
-    fig = Figure(figsize=(6.5, 4.2))
-    return fig, fig.subplots()
-
-
 def objective_against(table: Any, column: str, label: str) -> Any:
     """Objective against `column` per loss type; a dotted line at chance for preference accuracy."""
-    fig, ax = _figure()
     objective = table.attrs.get("objective", "objective")
     drawn = table[table["objective"].notna() & table[column].notna()]
-    for index, (loss, group) in enumerate(sorted(drawn.groupby("loss_type"), key=lambda g: str(g[0]))):
-        color = f"C{index % 10}"
-        done = group[group["state"].isin(["COMPLETE", "FINISHED"])]
-        other = group[~group.index.isin(done.index)]
-        ax.scatter(done[column], done["objective"], color=color, label=str(loss))
-        if len(other):
-            ax.scatter(other[column], other["objective"], facecolors="none", edgecolors=color, label=f"{loss} (pruned)")
-    if drawn[column].gt(0).all() and len(drawn):
-        ax.set_xscale("log")
-    if objective == "preference_accuracy":
-        ax.axhline(0.5, color="grey", linestyle=":", label="chance")
-    ax.set_xlabel(label)
-    ax.set_ylabel(f"{objective} (validation)")
-    ax.set_title(f"{objective} against {label}: {table.attrs.get('source', '')}", fontsize=9)
-    if ax.collections:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    done, other = {}, {}
+    for loss, group in drawn.groupby("loss_type"):
+        complete = group["state"].isin(["COMPLETE", "FINISHED"])
+        done[str(loss)] = list(zip(group[complete][column], group[complete]["objective"], strict=True))
+        other[str(loss)] = list(zip(group[~complete][column], group[~complete]["objective"], strict=True))
+    return objective_scatter(
+        done,
+        label,
+        f"{objective} (validation)",
+        title=f"{objective} against {label}: {table.attrs.get('source', '')}",
+        hollow=other,
+        chance=0.5 if objective == "preference_accuracy" else None,
+    )
 
 
 def accuracy_vs_beta(table: Any) -> Any:
@@ -79,12 +66,3 @@ def save_plots(table: Any, client: Any, folder: Path, top: int = 3) -> list[Path
         partial.replace(folder / name)
         paths.append(folder / name)
     return paths
-
-
-def to_png(fig: Any, dpi: int = 100) -> bytes:
-    """The figure as PNG bytes, e.g. for `IPython.display.Image` (a bare Figure has no notebook display)."""
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return buffer.getvalue()

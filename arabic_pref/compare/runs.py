@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from arabic_pref import tracking
-from arabic_pref.run_names import effective_learning_rate
+from arabic_pref.config_checks import effective_learning_rate
 
-SWEEP_TAG = "arabic_pref.sweep"  # the tag arabic_pref.sweep.report puts on a sweep's parent run
 DEFAULT_EXPERIMENT = "arabic-pref"
 COLUMNS = [
     "trial",
@@ -69,12 +68,10 @@ def default_storage(tracking_uri: str) -> str | None:
 
 
 def client_for(tracking_uri: str | None) -> tuple[Any, str]:
-    from mlflow.tracking import MlflowClient
-
     uri = tracking.resolve_tracking_uri(tracking_uri)
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
         raise FileNotFoundError(f"no MLflow store at {uri} (pass --tracking-uri, or run from the launch folder)")
-    return MlflowClient(tracking_uri=uri), uri
+    return tracking.client(uri), uri
 
 
 def experiment_id(client: Any, name: str) -> str:
@@ -89,7 +86,7 @@ def list_sweeps(client: Any, experiment: str) -> list[Sweep]:
     """The sweeps of an experiment, newest first (one parent run per study)."""
     runs = client.search_runs(
         [experiment_id(client, experiment)],
-        filter_string=f"tags.`{SWEEP_TAG}` = 'parent'",
+        filter_string=f"tags.`{tracking.SWEEP_TAG}` = 'parent'",
         order_by=["attributes.start_time DESC"],
     )
     sweeps = []
@@ -123,7 +120,7 @@ def find_sweep(client: Any, experiment: str, study: str | None) -> Sweep | None:
 def single_runs(client: Any, experiment: str) -> list[Any]:
     """Runs that are neither a sweep's parent nor one of its trials."""
     runs = client.search_runs([experiment_id(client, experiment)], order_by=["attributes.start_time DESC"])
-    return [r for r in runs if SWEEP_TAG not in r.data.tags and "mlflow.parentRunId" not in r.data.tags]
+    return [r for r in runs if tracking.SWEEP_TAG not in r.data.tags and "mlflow.parentRunId" not in r.data.tags]
 
 
 def _float(value: Any) -> float:

@@ -3,8 +3,8 @@
 `python -m arabic_pref.data validate|stats PATH` runs the same checks from the command line.
 """
 
-from arabic_pref.data.errors import DataError
 from arabic_pref.data.loading import PreferenceData, load_preference_data
 from arabic_pref.data.report import DataReport
+from arabic_pref.errors import DataError
 
 __all__ = ["DataError", "DataReport", "PreferenceData", "load_preference_data"]

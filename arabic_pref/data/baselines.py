@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from arabic_pref.data.formatting import response_text
+from arabic_pref.chat_format import response_text
 
 WORD = re.compile(r"\w+", re.UNICODE)
 SMOOTHING = 1.0  # Laplace smoothing of the word counts

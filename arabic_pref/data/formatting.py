@@ -11,10 +11,7 @@ Qwen2.5's and SmolLM2's inject their own (English) default system prompt when th
 message, so a configured system prompt replaces that default, and TRL-style data that already carries a system
 turn would otherwise get two (a known TRL/Qwen pitfall).
 
-End of turn: each response ends with the token that the model's own chat template writes after an assistant
-turn (`end_of_turn_token`), not with `eos_token` and not with a Qwen name. They differ in base models whose eos is
-the pre-training document end (Qwen2.5-7B: eos `<|endoftext|>`, template `<|im_end|>`); a model trained to end
-with the wrong token never stops in a chat.
+End of turn: each response ends with the chat template's own end-of-turn token (`arabic_pref.chat_format`).
 """
 
 from __future__ import annotations
@@ -22,54 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-Messages = list[dict[str, str]]
-
-
-def prompt_messages(prompt: str | Messages, system_prompt: str | None) -> Messages:
-    """The messages of a prompt, with `system_prompt` first unless it is None or the prompt has its own."""
-    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else [dict(m) for m in prompt]
-    has_system = any(m.get("role") == "system" for m in messages)
-    if system_prompt is not None and not has_system:
-        messages.insert(0, {"role": "system", "content": system_prompt})
-    return messages
-
-
-def render_prompt(tokenizer: Any, prompt: str | Messages, system_prompt: str | None) -> str:
-    """A plain prompt or a list of messages, rendered with the chat template up to the assistant header."""
-    return _render(tokenizer, prompt_messages(prompt, system_prompt))
-
-
-def _render(tokenizer: Any, messages: Messages) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-
-
-def response_text(response: str | Messages) -> str:
-    """A response's text: the string itself, or the content of its (single) assistant message."""
-    if isinstance(response, str):
-        return response
-    return "".join(m["content"] for m in response if m.get("role", "assistant") == "assistant")
-
-
-_TURN_PROBE = "arabicpref-turn-probe"
-
-
-def end_of_turn_token(tokenizer: Any) -> str:
-    """The special token the chat template writes right after an assistant message (eos without a template).
-
-    Rendered, not assumed: `<|im_end|>` for Qwen2.5 (instruct and base) and SmolLM2, `<|eot_id|>` for Llama 3,
-    `<end_of_turn>` for Gemma.
-    """
-    if getattr(tokenizer, "chat_template", None):
-        conversation = [{"role": "user", "content": "?"}, {"role": "assistant", "content": _TURN_PROBE}]
-        text = tokenizer.apply_chat_template(conversation, tokenize=False)
-        tail = text.split(_TURN_PROBE, 1)[1] if _TURN_PROBE in text else ""
-        special = set(tokenizer.all_special_ids) | {
-            i for i, added in tokenizer.added_tokens_decoder.items() if added.special
-        }
-        for token_id in _ids(tokenizer, tail):
-            if token_id in special:
-                return tokenizer.convert_ids_to_tokens(token_id)
-    return tokenizer.eos_token
+from arabic_pref.chat_format import Messages, end_of_turn_token, prompt_messages, render_messages, response_text
 
 
 def _ids(tokenizer: Any, text: str) -> list[int]:
@@ -94,7 +44,7 @@ def fit_prompt(tokenizer: Any, messages: Messages, max_prompt_length: int) -> tu
     Oldest non-system turns are dropped first; then the last user turn loses its beginning, a token at a
     time until the template around it fits. The system message is never cut.
     """
-    text = _render(tokenizer, messages)
+    text = render_messages(tokenizer, messages)
     length = _n_tokens(tokenizer, text)
     if length <= max_prompt_length:
         return text, length, False
@@ -102,14 +52,14 @@ def fit_prompt(tokenizer: Any, messages: Messages, max_prompt_length: int) -> tu
     first = 1 if messages[0].get("role") == "system" else 0
     while len(messages) - first > 1 and length > max_prompt_length:
         del messages[first]
-        text = _render(tokenizer, messages)
+        text = render_messages(tokenizer, messages)
         length = _n_tokens(tokenizer, text)
     last = messages[-1]["content"]
-    overhead = _n_tokens(tokenizer, _render(tokenizer, messages[:-1] + [{**messages[-1], "content": ""}]))
+    overhead = _n_tokens(tokenizer, render_messages(tokenizer, messages[:-1] + [{**messages[-1], "content": ""}]))
     budget = max_prompt_length - overhead
     while budget > 0 and length > max_prompt_length:
         messages[-1] = {**messages[-1], "content": _keep_last_tokens(tokenizer, last, budget)}
-        text = _render(tokenizer, messages)
+        text = render_messages(tokenizer, messages)
         length = _n_tokens(tokenizer, text)
         budget -= 1
     return (text, length, True) if length <= max_prompt_length else None

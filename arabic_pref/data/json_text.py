@@ -15,12 +15,29 @@ import json
 import re
 from typing import Any
 
-from arabic_pref.data.errors import DataError, json_type
+from arabic_pref.errors import DataError
 
 Located = tuple[str, Any]  # ("file:line", parsed value)
 JSON_SPLITS = ("train", "validation", "test")
 PAIR_KEYS = ("prompt", "chosen", "rejected")
 _WS = " \t\r\n"
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, as the user wrote it (not Python's name)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
 
 
 class _DuplicateKey(ValueError):

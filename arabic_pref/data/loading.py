@@ -19,13 +19,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from arabic_pref.config import ConfigError
-from arabic_pref.data.errors import DataError
 from arabic_pref.data.normalize import NORMALIZE_MODES
 from arabic_pref.data.readers import SAMPLE_DIR, read_source, resolve_dataset_path
 from arabic_pref.data.records import LOCATION_KEY, PAIR_FIELDS, RecordChecker, content_text, pair_key
 from arabic_pref.data.report import DataReport
 from arabic_pref.data.script import arabic_share, is_mostly_arabic, is_mostly_other_script
+from arabic_pref.errors import ConfigError, DataError
 
 __all__ = [
     "PAIR_FIELDS",

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from arabic_pref.config import BUILTIN_DATASET, DATA_FORMATS, ConfigError
-from arabic_pref.data.errors import DataError
 from arabic_pref.data.json_text import Located, parse_json_document, parse_jsonl
 from arabic_pref.data.table_sources import looks_like_hub_id, read_csv, read_hub, read_parquet
+from arabic_pref.errors import DataError
 
 SAMPLE_DIR = Path(__file__).parent / "arabic_sample"
 JSONL_SUFFIXES = (".jsonl", ".ndjson")

@@ -17,8 +17,9 @@ import unicodedata
 from collections import Counter
 from typing import Any
 
-from arabic_pref.data.errors import DataError, json_type
+from arabic_pref.data.json_text import json_type
 from arabic_pref.data.normalize import TATWEEL, normalize_text
+from arabic_pref.errors import DataError
 
 PAIR_FIELDS = ("prompt", "chosen", "rejected")
 SCORE_FIELDS = ("chosen_score", "rejected_score")

@@ -22,13 +22,12 @@ import csv
 import hashlib
 import io
 import json
-import os
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from arabic_pref.data.errors import DataError
+from arabic_pref import hub
 from arabic_pref.data.json_text import Located
+from arabic_pref.errors import DataError
 
 SPLITS = ("train", "validation", "test")
 CSV_NUMBER_FIELDS = ("chosen_score", "rejected_score")
@@ -124,11 +123,9 @@ def read_hub(
     repo_id: str, config_name: str | None, split: str | None, revision: str | None
 ) -> tuple[dict[str, list[Located]], str, list[str]]:
     """A hub dataset's splits (train, and validation/test when it has them), a content hash, and notes."""
-    from arabic_pref.models import _hub_host, _hub_reachable
-
-    offline = _env_offline() or not _hub_reachable()
-    why = "HF_HUB_OFFLINE is set" if _env_offline() else f"the hub ({_hub_host()[0]}) is unreachable"
-    with _offline_mode(offline):
+    offline = hub.offline_by_env() or not hub.reachable()
+    why = "HF_HUB_OFFLINE is set" if hub.offline_by_env() else f"the hub ({hub.host()[0]}) is unreachable"
+    with hub.offline_mode(offline):
         import datasets
 
         try:
@@ -164,38 +161,6 @@ def read_hub(
             hasher.update(json.dumps(row, ensure_ascii=False, sort_keys=True, default=str).encode())
             hasher.update(b"\n")
     return splits, hasher.hexdigest(), notes
-
-
-def _env_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() not in ("0", "", "false", "no", "off")
-
-
-@contextmanager
-def _offline_mode(offline: bool):
-    """Make `datasets` and `huggingface_hub` read only the local cache for the duration of one load.
-
-    Both libraries read HF_HUB_OFFLINE once, at import, into module constants; a process that imported them
-    before finding the hub unreachable must have those constants switched too, or the load retries the network.
-    """
-    if not offline:
-        yield
-        return
-    import datasets.config
-    import huggingface_hub.constants
-
-    saved = (os.environ.get("HF_HUB_OFFLINE"), datasets.config.HF_HUB_OFFLINE, huggingface_hub.constants.HF_HUB_OFFLINE)
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    datasets.config.HF_HUB_OFFLINE = True
-    huggingface_hub.constants.HF_HUB_OFFLINE = True
-    try:
-        yield
-    finally:
-        if saved[0] is None:
-            os.environ.pop("HF_HUB_OFFLINE", None)
-        else:
-            os.environ["HF_HUB_OFFLINE"] = saved[0]
-        datasets.config.HF_HUB_OFFLINE = saved[1]
-        huggingface_hub.constants.HF_HUB_OFFLINE = saved[2]
 
 
 def _sha256(raw: bytes) -> str:

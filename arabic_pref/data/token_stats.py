@@ -12,7 +12,7 @@ import functools
 import math
 from typing import Any
 
-from arabic_pref.data.formatting import render_prompt, response_text
+from arabic_pref.chat_format import render_prompt, response_text
 
 PERCENTILES = (50, 90, 95, 99)
 

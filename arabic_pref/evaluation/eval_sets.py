@@ -10,16 +10,14 @@ config validates entries with `parse_entries`.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from arabic_pref.config import ConfigError
+from arabic_pref.config_checks import EVAL_SETS_KEY as KEY
+from arabic_pref.config_checks import parse_eval_set_entries as parse_entries
+from arabic_pref.errors import ConfigError
 
-KEY = "eval_sets"
 PREFIX = "eval_set"
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 @dataclass
@@ -34,29 +32,11 @@ class EvalSet:
         return f"{PREFIX}/{self.name}/"
 
 
-def parse_entries(entries: list[str]) -> list[tuple[str, str]]:
-    """(name, path) of each entry; ConfigError for an empty entry, a bad or repeated name."""
-    parsed = []
-    for entry in entries:
-        name, sep, path = entry.partition("=")
-        if not sep:
-            name, path = Path(entry).stem, entry
-        name, path = name.strip(), path.strip()
-        if not path:
-            raise ConfigError(KEY, f"entry {entry!r} has no path (use PATH or NAME=PATH)")
-        if not NAME_PATTERN.match(name):
-            raise ConfigError(KEY, f"name {name!r} of {entry!r}: use letters, digits, '_', '-' and '.' only")
-        if name in {n for n, _ in parsed}:
-            raise ConfigError(KEY, f"name {name!r} is used twice; give one as NAME=PATH")
-        parsed.append((name, path))
-    return parsed
-
-
 def load_eval_sets(entries: list[str], normalize: str = "none", max_pairs: int | None = None) -> list[EvalSet]:
     """Read and check every set; `max_pairs` keeps the first ones of each (the run's max_eval_samples)."""
-    from arabic_pref.data.errors import DataError
     from arabic_pref.data.readers import read_source
     from arabic_pref.data.records import RecordChecker
+    from arabic_pref.errors import DataError
 
     sets = []
     for name, path in parse_entries(entries):

@@ -1,7 +1,7 @@
 """Answers of the policy and the reference to the shipped Arabic prompts: batched, greedy by default.
 
 Prompts are rendered with the run's chat template and system prompt (`arabic_pref.data.formatting`) and
-generation stops at the template's end tokens (`arabic_pref.training.generation.stop_token_ids`), as in
+generation stops at the template's end tokens (`arabic_pref.chat_format.stop_token_ids`), as in
 `DPOTrainer.generate_comparison`; here all prompts go in one left-padded batch per model. The reference is
 frozen, so its answers are computed once per run and reused at every evaluation.
 """
@@ -46,7 +46,7 @@ def generate_batch(
     """Answers to rendered prompts, `batch_size` at a time, left-padded; greedy unless `kwargs` say otherwise."""
     import torch
 
-    from arabic_pref.training.generation import stop_token_ids
+    from arabic_pref.chat_format import stop_token_ids
 
     stops = set(stop_token_ids(tokenizer))
     settings = {

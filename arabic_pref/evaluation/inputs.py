@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from arabic_pref.config import ConfigError
+from arabic_pref.errors import ConfigError
 
 
 def read_text_rows(file: Path, key: str, field: str) -> list[tuple[int, dict[str, Any]]]:

@@ -91,7 +91,7 @@ class ArabicEvaluation:
         return self.run(step)
 
     def _generations(self, step: int) -> tuple[dict[str, list], dict[str, float]]:
-        from arabic_pref.data.formatting import render_prompt
+        from arabic_pref.chat_format import render_prompt
         from arabic_pref.evaluation.generations import generate_batch, generation_metrics, generation_table
 
         dpo, c = self.dpo, self.dpo.config

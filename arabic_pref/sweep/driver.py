@@ -184,7 +184,7 @@ class SweepDriver:
         if best is None:
             lines.append("  no trial completed")
         else:
-            from arabic_pref.sweep.report import best_params
+            from arabic_pref.sweep.study import best_params
 
             lines += [
                 f"  best trial   #{best.number}  {self.objectives[0][0]} = {best.value:.4f}",

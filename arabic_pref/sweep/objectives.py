@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from arabic_pref.config import ConfigError
+from arabic_pref.errors import ConfigError
 from arabic_pref.metrics import OBJECTIVES as PREFERENCE_OBJECTIVES
 
 OBJECTIVE_KEY = "hydra.sweeper.objective"

@@ -26,7 +26,7 @@ def pareto_trials(study: Any) -> list[Any]:
 
 
 def pareto_table(study: Any) -> dict[str, list]:
-    from arabic_pref.sweep.report import best_params
+    from arabic_pref.sweep.study import best_params
 
     names = objective_names(study)
     trials = pareto_trials(study)
@@ -72,7 +72,7 @@ def _plot(study: Any, folder: Path) -> Path | None:
 
 def pareto_summary_lines(study: Any, parent_run_id: str) -> list[str]:
     """The end-of-sweep listing of the Pareto-optimal trials."""
-    from arabic_pref.sweep.report import best_params
+    from arabic_pref.sweep.study import best_params
 
     names = objective_names(study)
     trials = pareto_trials(study)

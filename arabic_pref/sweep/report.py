@@ -13,24 +13,22 @@ from pathlib import Path
 from typing import Any
 
 from arabic_pref import tracking
-from arabic_pref.sweep.space import unit_name
-from arabic_pref.sweep.study import TEST_METRICS_ATTR, best_trial
+from arabic_pref.plots import objective_scatter
+from arabic_pref.sweep.study import TEST_METRICS_ATTR, best_params, best_trial
 from arabic_pref.sweep.trial import PARENT_RUN_ATTR
-
-SWEEP_TAG = "arabic_pref.sweep"
 
 
 def open_parent_run(uri: str, experiment_name: str, study: Any, description: dict[str, Any]) -> str:
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=uri)
+    client = tracking.client(uri)
     run_id = study.user_attrs.get(PARENT_RUN_ATTR)
     if run_id:
         client.update_run(run_id, status="RUNNING")
         return run_id
     experiment_id = tracking.ensure_experiment(experiment_name, uri)
     run = client.create_run(
-        experiment_id, run_name=f"sweep-{study.study_name}", tags={SWEEP_TAG: "parent", "study": study.study_name}
+        experiment_id,
+        run_name=f"sweep-{study.study_name}",
+        tags={tracking.SWEEP_TAG: "parent", "study": study.study_name},
     )
     params = {
         "study_name": study.study_name,
@@ -50,9 +48,7 @@ def fail_child_runs(uri: str, experiment_name: str, study_name: str, trial_numbe
     """Child runs of trials whose process died: FAILED in MLflow too."""
     if not trial_numbers:
         return
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=uri)
+    client = tracking.client(uri)
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
         return
@@ -64,10 +60,9 @@ def fail_child_runs(uri: str, experiment_name: str, study_name: str, trial_numbe
 
 
 def finalize_parent_run(uri: str, run_id: str, study: Any, status: str = "FINISHED") -> None:
-    from mlflow.tracking import MlflowClient
     from optuna.trial import TrialState
 
-    client = MlflowClient(tracking_uri=uri)
+    client = tracking.client(uri)
     trials = study.get_trials(deepcopy=False)
     counts = {
         s.name.lower(): sum(t.state == s for t in trials)
@@ -94,12 +89,6 @@ def finalize_parent_run(uri: str, run_id: str, study: Any, status: str = "FINISH
 
         log_pareto_front(client, run_id, study)
     client.set_terminated(run_id, status=status)
-
-
-def best_params(trial: Any) -> dict[str, Any]:
-    """The params a trial trained with: conditional ones at their real value, without their normalised twin."""
-    hidden = {unit_name(k) for k in trial.params}
-    return {k: trial.user_attrs.get(k, v) for k, v in trial.params.items() if k not in hidden}
 
 
 def _searched_importances(study: Any) -> Any:
@@ -138,23 +127,20 @@ def write_artifacts(study: Any, folder: Path) -> list[Path]:
         plt.close(axes.figure)
         paths.append(folder / name)
     if complete and len(study.directions) == 1:  # multi-objective: the Pareto front instead (pareto.py)
-        fig, ax = plt.subplots(figsize=(6, 4))
-        by_loss: dict[str, list[tuple[float, float]]] = {}
-        for t in complete:
-            beta = t.user_attrs.get("beta", t.params.get("beta", t.user_attrs.get("config_beta")))
-            if beta is not None:
-                by_loss.setdefault(str(t.params.get("loss", t.user_attrs.get("loss_type", "?"))), []).append(
-                    (beta, t.value)
-                )
-        for loss, points in sorted(by_loss.items()):
-            ax.scatter([p[0] for p in points], [p[1] for p in points], label=loss)
-        ax.set_xscale("log")
-        ax.set_xlabel("beta")
-        ax.set_ylabel("objective (validation)")
-        ax.set_title("objective against beta per loss type")
-        if by_loss:
-            ax.legend()
+        fig = objective_scatter(
+            _objective_by_loss(complete), "beta", "objective (validation)", "objective against beta per loss type"
+        )
         fig.savefig(folder / "objective_vs_beta.png", dpi=100, bbox_inches="tight")
-        plt.close(fig)
         paths.append(folder / "objective_vs_beta.png")
     return paths
+
+
+def _objective_by_loss(trials: list[Any]) -> dict[str, list[tuple[float, float]]]:
+    """(beta that trained, objective) of each completed trial, grouped by loss type."""
+    by_loss: dict[str, list[tuple[float, float]]] = {}
+    for t in trials:
+        beta = t.user_attrs.get("beta", t.params.get("beta", t.user_attrs.get("config_beta")))
+        if beta is not None:
+            loss = str(t.params.get("loss", t.user_attrs.get("loss_type", "?")))
+            by_loss.setdefault(loss, []).append((beta, t.value))
+    return by_loss

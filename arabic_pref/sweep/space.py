@@ -27,7 +27,7 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
 
-from arabic_pref.config import ConfigError
+from arabic_pref.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The Optuna study of a sweep: storage, resume bookkeeping, heartbeats and the best trial.
 
-Rules (documented in the README):
+Rules (documented in docs/sweeps.md):
 - A trial is *finished* when COMPLETE, PRUNED, or FAIL because its job raised (user attribute `error`). A rerun
   of the same command asks for trials until `n_trials` are finished; finished trials are never rerun.
 - A trial left RUNNING by a dead sweep process stops receiving heartbeats; after `grace_period` seconds the next
@@ -18,6 +18,8 @@ from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+
+from arabic_pref.sweep.space import unit_name
 
 ERROR_ATTR = "error"
 TIE_BREAK_ATTR = "eval_logratio_margin_per_token"
@@ -82,6 +84,12 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
         return None
     sign = 1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
     return max(complete, key=lambda t: (sign * t.value, t.user_attrs.get(TIE_BREAK_ATTR, float("-inf")), -t.number))
+
+
+def best_params(trial: FrozenTrial) -> dict[str, Any]:
+    """The params a trial trained with: conditional ones at their real value, without their normalised twin."""
+    hidden = {unit_name(k) for k in trial.params}
+    return {k: trial.user_attrs.get(k, v) for k, v in trial.params.items() if k not in hidden}
 
 
 class Heartbeat:

@@ -14,6 +14,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from arabic_pref import tracking
 from arabic_pref.sweep.study import TEST_METRICS_ATTR, TIE_BREAK_ATTR
 
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
@@ -145,9 +146,7 @@ class TrialCallback(TrainerCallback):
         """Tag the trial's MLflow run with its Optuna state; a pruned run ends KILLED rather than FAILED."""
         if self.run_id is None:
             return
-        from mlflow.tracking import MlflowClient
-
-        client = MlflowClient(tracking_uri=self.tracking_uri)
+        client = tracking.client(self.tracking_uri)
         client.set_tag(self.run_id, "trial_state", state)
         if state == "PRUNED":
             client.set_terminated(self.run_id, status="KILLED")
@@ -157,13 +156,9 @@ def record_failure_without_run(
     tracking_uri: str, experiment_name: str, context: TrialContext, error: BaseException
 ) -> None:
     """A trial that failed before its run started (e.g. a bad sampled value) still gets a FAILED child run."""
-    from mlflow.tracking import MlflowClient
-
-    from arabic_pref import tracking
-
     uri = tracking.resolve_tracking_uri(tracking_uri)
     experiment_id = tracking.ensure_experiment(experiment_name, uri)
     tags = {**context.mlflow_tags(), "trial_state": "FAIL", "error": f"{type(error).__name__}: {error}"[:5000]}
-    client = MlflowClient(tracking_uri=uri)
+    client = tracking.client(uri)
     run = client.create_run(experiment_id, run_name=f"t{int(tags['trial_number']):02d} failed", tags=tags)
     client.set_terminated(run.info.run_id, status="FAILED")

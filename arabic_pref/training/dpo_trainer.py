@@ -1,7 +1,8 @@
 """DPOTrainer: the spec's API (`arabic_pref.training.dpo_trainer`), with TRL's DPOTrainer doing the DPO maths.
 
-`train()` runs one whole, tracked DPO run: data checks, model, reference, preference accuracy at step 0,
-TRL training, final evaluation, save with dpo_metadata.json, all inside one MLflow run.
+`train()` runs one whole, tracked DPO run, in named steps: check the arguments, open the MLflow run, build data,
+model and reference, log the inputs and baselines, score step 0, train, evaluate (validation, Arabic evaluation,
+test split), save (with dpo_metadata.json, push, merge), log the outputs and learning curves.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import math
 from typing import Any
 
 from arabic_pref import distributed, tracking
-from arabic_pref.compare.curves import log_learning_curves
 from arabic_pref.config import DPOConfig
 from arabic_pref.metadata import METADATA_FILE, build_dpo_metadata, read_dpo_metadata
+from arabic_pref.plots import log_learning_curves
 from arabic_pref.training.base_trainer import BaseTrainer
 from arabic_pref.training.callbacks import PreferenceMetricsCallback
 from arabic_pref.training.data_adapter import pair_rows
@@ -25,7 +26,12 @@ from arabic_pref.training.trl_args import TRL_ARGS_FILE, effective_params, trl_a
 
 
 class DPOTrainer(PreferenceEvaluation, BaseTrainer):
-    """Trainer for Direct Preference Optimization (DPO)."""
+    """Trainer for Direct Preference Optimization (DPO): the spec's API, and the one that runs a whole tracked run.
+
+    Three classes share the name's idea; this is ours. `trl.DPOTrainer` is TRL's, which does the DPO maths;
+    `arabic_pref.training.trl_dpo.ArabicPrefDPOTrainer` is our subclass of it (reference cache, fast CPU log-probs),
+    built by `create_trainer` and kept as `self.trainer`. `train()` reads as the run's story: each step a method.
+    """
 
     def __init__(
         self,
@@ -142,7 +148,7 @@ class DPOTrainer(PreferenceEvaluation, BaseTrainer):
     # --- generation ---
     def generate_comparison(self, prompt: str, max_length: int = 512, **kwargs: Any) -> dict[str, str]:
         """Trained and reference responses to `prompt` (chat template; `max_length` new tokens; stops at <|im_end|>)."""
-        from arabic_pref.training.generation import compare
+        from arabic_pref.generation import compare
 
         if self.ref_model is None:
             self.setup_tokenizer()
@@ -151,76 +157,115 @@ class DPOTrainer(PreferenceEvaluation, BaseTrainer):
             self.setup_model(), self.ref_model, self.tokenizer, prompt, self.config.system_prompt, max_length, **kwargs
         )
 
-    # --- the whole run ---
+    # --- the whole run: one tracked DPO run, step by step ---
     def train(self) -> dict[str, Any]:
-        c = self.config
-        # every check, before a run or a model exists (the CLI has already run them: see arabic_pref.train). A
-        # trainer built earlier keeps its own arguments: building new ones would reset accelerate's shared state.
-        if self.trainer is not None:
-            training_args = self.trainer.args
-        else:
-            training_args = self.training_args or self.get_training_arguments()
+        """Train and evaluate inside one MLflow run; returns the run summary (see `_summary`)."""
+        training_args = self._checked_training_args()
         with self.tracking_run() as run:
-            self.run_id = run.info.run_id if run is not None else None
-            if self.run_id is not None:
-                remember_run(self.output_dir, self.run_id, self.tracking_uri)
+            tracked = run is not None
+            self._remember_run(run)
             trainer = self.trainer or self.build(training_args)
-            if run is not None:
-                tracking.log_params_once(self.effective_params())
-                tracking.log_json_artifact(trl_args_dict(trainer.args), TRL_ARGS_FILE)
-                from arabic_pref.data.baselines import baseline_metrics
-
-                used = {"data/train_used": len(self.data.train), "data/validation_used": len(self.data.validation)}
-                baselines = baseline_metrics(self.data.train, self.data.validation, self.tokenizer)
-                tracking.log_metrics(
-                    self.data.report.as_metrics()
-                    | used
-                    | _prefixed(self.format_counts, "data/format/")
-                    | baselines  # what "longer wins" and a bag of words score on validation
-                )
-            start = self.preference_metrics()
-            if run is not None:
-                tracking.log_metrics(start, step=0)
-            self.logger.info(
-                "step 0: preference_accuracy %.3f (per token %.3f; length-only baseline %.3f)",
-                start["preference_accuracy"],
-                start["preference_accuracy_per_token"],
-                start["length_baseline_accuracy"],
-            )
-            result = trainer.train(resume_from_checkpoint=checkpoint_to_resume(c))
-            if not math.isfinite(result.training_loss):
-                raise FloatingPointError(f"training loss is {result.training_loss}")
+            if tracked:
+                self._log_run_inputs(trainer)
+            start = self._score_step_zero(tracked)
+            result = self._fit(trainer)
             step = trainer.state.global_step
             eval_metrics, final = self._final_evaluation(trainer, step)  # logged by our metrics callback
             arabic_eval = _arabic_evaluation(self, step)  # gen/, drift/, eval_set/ (arabic_pref.evaluation)
-            test = self.test_metrics()
-            if run is not None and test and c.sweep_trial_id is None:  # a sweep reports only its best trial's
-                tracking.log_metrics(test, step=step)
+            test = self._score_test_split(tracked, step)
             self.final_metrics = card_metrics(start, final, result.training_loss, eval_metrics, test)
-            self.save_model()
-            push_saved_folder(trainer, self.output_dir)
-            if c.merge_adapter and distributed.is_main_process():
-                self.merge_and_save()
-            if run is not None:
-                tracking.log_json_artifact(read_dpo_metadata(self.output_dir), METADATA_FILE)
-                tracking.log_json_artifact(c.to_dict(), "config.json")
-                log_learning_curves(self.tracking_uri, self.run_id)
+            self._save_outputs(trainer)
+            if tracked:
+                self._log_run_outputs()
         self.run_id = distributed.broadcast(self.run_id)  # every rank reports the main process's run
+        return self._summary(trainer, start, final, result, eval_metrics, test) | arabic_eval
+
+    def _checked_training_args(self) -> Any:
+        """Every check, before a run or a model exists (the CLI has already run them: see arabic_pref.train). A
+        trainer built earlier keeps its own arguments: building new ones would reset accelerate's shared state."""
+        if self.trainer is not None:
+            return self.trainer.args
+        return self.training_args or self.get_training_arguments()
+
+    def _remember_run(self, run: Any) -> None:
+        """The run's id, and beside the checkpoints which run they belong to (so `resume=true` finds it)."""
+        self.run_id = run.info.run_id if run is not None else None
+        if self.run_id is not None:
+            remember_run(self.output_dir, self.run_id, self.tracking_uri)
+
+    def _log_run_inputs(self, trainer: Any) -> None:
+        """Params (what trains), TRL's whole argument set, the data counts and the baselines on validation."""
+        from arabic_pref.data.baselines import baseline_metrics
+
+        tracking.log_params_once(self.effective_params())
+        tracking.log_json_artifact(trl_args_dict(trainer.args), TRL_ARGS_FILE)
+        used = {"data/train_used": len(self.data.train), "data/validation_used": len(self.data.validation)}
+        baselines = baseline_metrics(self.data.train, self.data.validation, self.tokenizer)
+        tracking.log_metrics(
+            self.data.report.as_metrics()
+            | used
+            | _prefixed(self.format_counts, "data/format/")
+            | baselines  # what "longer wins" and a bag of words score on validation
+        )
+
+    def _score_step_zero(self, tracked: bool) -> dict[str, float]:
+        """Preference accuracy before any update: the point every later number is compared with."""
+        start = self.preference_metrics()
+        if tracked:
+            tracking.log_metrics(start, step=0)
+        self.logger.info(
+            "step 0: preference_accuracy %.3f (per token %.3f; length-only baseline %.3f)",
+            start["preference_accuracy"],
+            start["preference_accuracy_per_token"],
+            start["length_baseline_accuracy"],
+        )
+        return start
+
+    def _fit(self, trainer: Any) -> Any:
+        """TRL's training loop, from the checkpoint to resume when there is one."""
+        result = trainer.train(resume_from_checkpoint=checkpoint_to_resume(self.config))
+        if not math.isfinite(result.training_loss):
+            raise FloatingPointError(f"training loss is {result.training_loss}")
+        return result
+
+    def _score_test_split(self, tracked: bool, step: int) -> dict[str, float]:
+        """The held-out test split, scored once; a sweep trial keeps it out of view (the sweep reports its best)."""
+        test = self.test_metrics()
+        if tracked and test and self.config.sweep_trial_id is None:
+            tracking.log_metrics(test, step=step)
+        return test
+
+    def _save_outputs(self, trainer: Any) -> None:
+        """Model, tokenizer and dpo_metadata.json; then the hub push and the merged model when asked for."""
+        self.save_model()
+        push_saved_folder(trainer, self.output_dir)
+        if self.config.merge_adapter and distributed.is_main_process():
+            self.merge_and_save()
+
+    def _log_run_outputs(self) -> None:
+        """The metadata and the config as artifacts, and the learning curves drawn from what MLflow holds."""
+        tracking.log_json_artifact(read_dpo_metadata(self.output_dir), METADATA_FILE)
+        tracking.log_json_artifact(self.config.to_dict(), "config.json")
+        log_learning_curves(self.tracking_uri, self.run_id)
+
+    def _summary(
+        self, trainer: Any, start: dict, final: dict, result: Any, eval_metrics: dict, test: dict
+    ) -> dict[str, Any]:
         return {
             **final,
             "preference_accuracy_start": start["preference_accuracy"],
             "preference_accuracy_per_token_start": start["preference_accuracy_per_token"],
             "train_loss": result.training_loss,
             "eval_loss": eval_metrics.get("eval_loss"),
-            "global_step": step,
+            "global_step": trainer.state.global_step,
             "learning_rate": trainer.args.learning_rate,
-            "learning_rate_requested": c.learning_rate,
+            "learning_rate_requested": self.config.learning_rate,
             "output_dir": str(self.output_dir),
             "mlflow_run_id": self.run_id,
             "tracking_uri": self.tracking_uri,
             "eval_metrics": eval_metrics,
             "test_metrics": test,
-        } | arabic_eval
+        }
 
     def effective_params(self) -> dict[str, Any]:
         """The run's MLflow params: what trained (see `arabic_pref.training.trl_args.effective_params`)."""

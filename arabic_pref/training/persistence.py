@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from arabic_pref.config import ConfigError
+from arabic_pref.errors import ConfigError
 
 
 def publish_pretrained(model: Any, tokenizer: Any, target: Path, extra_files: dict[str, str] | None = None) -> None:

@@ -15,7 +15,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from arabic_pref.config import ConfigError
+from arabic_pref import tracking
+from arabic_pref.errors import ConfigError
 from arabic_pref.metadata import atomic_write_text
 
 RUN_RECORD_FILE = "mlflow_run.json"
@@ -78,10 +79,9 @@ def check_resume(config: Any, tracking_uri: str) -> str | None:
     run_id = run_to_resume(config)
     if run_id is not None:
         from mlflow.exceptions import MlflowException
-        from mlflow.tracking import MlflowClient
 
         try:
-            MlflowClient(tracking_uri).get_run(run_id)
+            tracking.client(tracking_uri).get_run(run_id)
         except MlflowException:
             recorded = recorded_run(Path(checkpoint).parent) or {}
             raise ConfigError(

@@ -15,12 +15,13 @@ import json
 import logging
 from typing import Any
 
-from arabic_pref.config import ConfigError, DPOConfig
+from arabic_pref.config import DPOConfig
+from arabic_pref.config_checks import SPEC_LR_CAP, effective_learning_rate, learning_rate_is_capped
+from arabic_pref.errors import ConfigError
 from arabic_pref.training.losses import trl_loss_arguments
 
 log = logging.getLogger(__name__)
 
-SPEC_LR_CAP = 5e-7
 TRL_ARGS_FILE = "trl_args.json"
 DPO_LABEL_NAMES = [
     "chosen_labels",
@@ -46,15 +47,6 @@ COMPARED_TRL_FIELDS = (
     "bf16",
     "fp16",
 )
-
-
-def learning_rate_is_capped(config: DPOConfig) -> bool:
-    return not config.learning_rate_override and config.learning_rate > SPEC_LR_CAP
-
-
-def effective_learning_rate(config: DPOConfig) -> float:
-    """The peak learning rate TRL trains with: the spec's 5e-7 cap applies unless `learning_rate_override`."""
-    return SPEC_LR_CAP if learning_rate_is_capped(config) else config.learning_rate
 
 
 def training_arguments(config: DPOConfig) -> dict[str, Any]:
@@ -128,7 +120,7 @@ def to_trl_config(config: DPOConfig) -> Any:
     """The trl.DPOConfig a run trains with. Raises ConfigError (naming the key) on anything TRL would refuse."""
     from trl import DPOConfig as TRLDPOConfig
 
-    config.validate()
+    config.ensure_valid()
     check_pass_through(config)
     if learning_rate_is_capped(config):
         log.warning(

@@ -10,19 +10,7 @@ from typing import Any
 
 import torch
 
-from arabic_pref.data.formatting import end_of_turn_token, render_prompt
-
-
-def stop_token_ids(tokenizer: Any, model: Any = None) -> list[int]:
-    """Where a generated turn ends: the chat template's end-of-turn token, eos, and the model's own stop ids.
-
-    The end of turn is read from the model's template (`<|im_end|>` for Qwen2.5 and SmolLM2), never assumed;
-    eos and the generation config's eos ids stay stops too (Qwen2.5 also stops at `<|endoftext|>`).
-    """
-    ids = [tokenizer.convert_tokens_to_ids(end_of_turn_token(tokenizer)), tokenizer.eos_token_id]
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    ids += configured if isinstance(configured, list) else [configured]
-    return list(dict.fromkeys(i for i in ids if isinstance(i, int) and i != tokenizer.unk_token_id))
+from arabic_pref.chat_format import render_prompt, stop_token_ids
 
 
 @torch.no_grad()

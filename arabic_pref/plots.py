@@ -1,7 +1,9 @@
-"""Learning curves of a run, read back from MLflow: what the run logged, drawn the same way everywhere.
+"""The figures every run and sweep draws: learning curves read back from MLflow, and objective against a setting.
 
-The metrics already live in MLflow with their steps; one PNG next to them (`learning_curves.png`) lets a run be
-judged from its artifacts page, and the compare command draws the best trials with the same panels.
+A run's metrics already live in MLflow with their steps; one PNG next to them (`learning_curves.png`) lets a run
+be judged from its artifacts page. A sweep's parent run and the compare command draw the objective against beta
+(or the learning rate) one series per loss type, with the same function. Figures are bare matplotlib Figures (no
+pyplot): no GUI backend is touched and nothing needs closing.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def draw_learning_curves(runs: Mapping[str, Histories], title: str = "") -> Any:
     """A 2x2 figure, one line per run (label -> histories) in each panel.
 
     A bare matplotlib Figure (no pyplot): no GUI backend is touched and nothing needs closing; a notebook shows
-    it as `Image(arabic_pref.compare.plots.to_png(fig))`.
+    it as `Image(arabic_pref.plots.to_png(fig))`.
     """
     from matplotlib.figure import Figure
 
@@ -75,9 +77,61 @@ def log_learning_curves(tracking_uri: str, run_id: str | None) -> None:
         return
     import tempfile
 
-    from mlflow.tracking import MlflowClient
+    from arabic_pref import tracking
 
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = tracking.client(tracking_uri)
     with tempfile.TemporaryDirectory() as folder:
         path = save_learning_curves(client, run_id, Path(folder) / CURVES_FILE)
         client.log_artifact(run_id, str(path))
+
+
+def objective_scatter(
+    series: Mapping[str, Sequence[tuple[float, float]]],
+    xlabel: str,
+    ylabel: str,
+    title: str = "",
+    hollow: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+    chance: float | None = None,
+) -> Any:
+    """Objective against a setting, one colour per series (loss type): filled points, and `hollow` ones for trials
+    that did not complete (pruned: their last reported value). Log x axis when every x is positive, since beta
+    and learning rates are searched on log scales; a dotted line at `chance` when given."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.5, 4.2))
+    ax = fig.subplots()
+    hollow = hollow or {}
+    xs = [x for points in (*series.values(), *hollow.values()) for x, _ in points]
+    for index, name in enumerate(sorted(set(series) | set(hollow), key=str)):
+        color = f"C{index % 10}"
+        if series.get(name):
+            ax.scatter([p[0] for p in series[name]], [p[1] for p in series[name]], color=color, label=str(name))
+        if hollow.get(name):
+            points = hollow[name]
+            ax.scatter(
+                [p[0] for p in points],
+                [p[1] for p in points],
+                facecolors="none",
+                edgecolors=color,
+                label=f"{name} (pruned)",
+            )
+    if xs and all(x > 0 for x in xs):
+        ax.set_xscale("log")
+    if chance is not None:
+        ax.axhline(chance, color="grey", linestyle=":", label="chance")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    if ax.collections:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def to_png(fig: Any, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes, e.g. for `IPython.display.Image` (a bare Figure has no notebook display)."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
