@@ -23,6 +23,7 @@ setup(
             "data/arabic_sample/*.md",
             "data/eval_prompts/*",
             "data/heldout_text/*",
+            "data/mc_sample/*",
         ],
         "arabic_pref.conf": ["*.yaml", "*/*.yaml"],
         "arabic_pref.sweeps": ["*.yaml"],

@@ -146,6 +146,11 @@ class DPOConfig:
     )
     eval_heldout_path: str | None = _f(None, "JSONL of {'text': ...} for drift/ppl_ratio; null = the shipped texts.")
     eval_sets: list[str] = _f([], "Extra pair files scored at the end, as PATH or NAME=PATH; metrics eval_set/NAME/.")
+    eval_mc_sets: list[str] = _f(
+        ["builtin:arabic-mc"],
+        "Multiple-choice sets (JSONL of question, choices, gold) scored for reference and trained model, as PATH, "
+        "NAME=PATH or builtin:arabic-mc (24 shipped questions); metrics mc/NAME/accuracy, delta. [] = off.",
+    )
     eval_at_eval_steps: bool = _f(False, "Also run the Arabic evaluation at each evaluation during training.")
     eval_in_sweep_trials: bool = _f(
         False, "Sweep trials run every enabled Arabic evaluation, not only what their objective needs."

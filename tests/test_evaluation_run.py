@@ -38,6 +38,14 @@ def test_run_logs_generations_drift_and_an_extra_eval_set(tmp_path, run_dirs):
     for name in ("preference_accuracy", "preference_accuracy_per_token", "reward_margin", "length_baseline_accuracy"):
         assert prefix + name in metrics and summary[prefix + name] == pytest.approx(metrics[prefix + name])
     assert metrics[prefix + "pairs"] == 4  # capped at max_eval_samples, as the validation split is
+    # the capability guard on the shipped multiple-choice set: reference and trained model, and their difference
+    mc = "mc/arabic_mc/"
+    assert metrics[mc + "questions"] == 24 and 0.0 <= metrics[mc + "reference_accuracy"] <= 1.0
+    assert metrics[mc + "delta"] == pytest.approx(metrics[mc + "accuracy"] - metrics[mc + "reference_accuracy"])
+    assert summary[mc + "accuracy"] == pytest.approx(metrics[mc + "accuracy"])
+    assert mc + "subject/history/accuracy" in metrics
+    for name in ("gen/other_script_share", "gen/persian_urdu_share", "gen/capped_share"):
+        assert 0.0 <= metrics[name] <= 1.0, name
     assert 0.0 <= summary[prefix + "preference_accuracy"] <= 1.0
     # the generations table, read back with MLflow: one row per shipped prompt, both answers side by side
     table = client.load_table(run.info.experiment_id, GENERATIONS_TABLE, run_ids=[run.info.run_id])
@@ -48,10 +56,10 @@ def test_run_logs_generations_drift_and_an_extra_eval_set(tmp_path, run_dirs):
 
 
 def test_each_part_switches_off(tmp_path, run_dirs):
-    cfg = compose([*overrides_for(run_dirs), "eval_generations=false", "eval_drift=false"])
+    cfg = compose([*overrides_for(run_dirs), "eval_generations=false", "eval_drift=false", "eval_mc_sets=[]"])
     summary = train(cfg)
     run = MlflowClient(tracking_uri=summary["tracking_uri"]).get_run(summary["mlflow_run_id"])
-    assert not [k for k in run.data.metrics if k.startswith(("gen/", "drift/", "eval_set/", "eval/arabic"))]
+    assert not [k for k in run.data.metrics if k.startswith(("gen/", "drift/", "eval_set/", "mc/", "eval/arabic"))]
     assert not [k for k in summary if k.startswith(("gen/", "drift/"))]
 
 

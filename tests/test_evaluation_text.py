@@ -110,3 +110,35 @@ def test_sweep_objectives_single_and_multi():
     assert objective_value(summary, ["preference_accuracy", "drift/kl_per_token"]) == (0.75, 0.01)
     with pytest.raises(KeyError, match="gen/repetition"):
         objective_value(summary, ["gen/repetition"])
+
+
+def test_tatweel_and_non_letters_carry_no_script():
+    assert text_metrics.script_shares("ـــــ") is None  # tatweel alone: no letter at all
+    assert text_metrics.pooled_arabic_share(["مـــصر ok"]) == pytest.approx(3 / 5)  # م ص ر against o k
+    assert text_metrics.response_metrics(["ـــ 123 !!"], [3], [True])["arabic_share"] == 0.0
+
+
+def test_a_drift_into_chinese_shows_as_other_script_not_as_latin():
+    m = text_metrics.response_metrics(["مصر 中国人"], [4], [True])
+    assert m["other_script_share"] == pytest.approx(3 / 6) and m["arabic_share"] == pytest.approx(3 / 6)
+    assert m["latin_switch_share"] == 0.0
+    assert text_metrics.script_shares("Привет")["other"] == 1.0  # Cyrillic
+
+
+def test_persian_and_urdu_letters_are_flagged_per_answer():
+    # Arabic ي and ك against Persian ی and ک; پ and گ exist in Persian only
+    assert not text_metrics.has_persian_urdu_letters("كيف حالك يا صديقي")
+    assert text_metrics.has_persian_urdu_letters("این کتاب")
+    m = text_metrics.response_metrics(["پدر", "أب", "گل", "ابن"], [1, 1, 1, 1], [True] * 4)
+    assert m["persian_urdu_share"] == 0.5 and m["arabic_share"] == 1.0  # still the Arabic block
+
+
+def test_repetition_ignores_punctuation_at_word_edges():
+    assert text_metrics.words("مصر، مصر. «مصر» - 3") == ["مصر", "مصر", "مصر", "3"]
+    assert text_metrics.repetition(["مصر، مصر مصر. مصر"], n=2) == pytest.approx(2 / 3)
+
+
+def test_capped_share_counts_answers_the_budget_cut():
+    m = text_metrics.response_metrics(["a", "b", "c", "d"], [48, 48, 10, 48], [False, True, False, False], budget=48)
+    assert m["capped_share"] == 0.5  # the 1st and 4th hit 48 without an end of turn; the 3rd stopped otherwise
+    assert "capped_share" not in text_metrics.response_metrics(["a"], [1], [True])

@@ -39,9 +39,11 @@ def _trainer(tmp_path, **overrides) -> DPOTrainer:
         "save_strategy": "no",
         "learning_rate": 5e-3,
         "learning_rate_override": True,
-        # the Arabic evaluation's generations and KL run their own forwards: this file counts scoring passes
+        # the Arabic evaluation's generations, KL and multiple-choice run their own forwards: this file counts
+        # scoring passes
         "eval_generations": False,
         "eval_drift": False,
+        "eval_mc_sets": [],
     }
     return DPOTrainer(DPOConfig(**{**fields, **overrides}))
 

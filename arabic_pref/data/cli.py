@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m arabic_pref.data", description="Check preference data and show its statistics."
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{validate,stats}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{validate,stats,to-mc}")
     for name, help_text in (
         ("validate", "full report; exit 0 when the data is usable, 2 when it is not"),
         ("stats", "statistics only (pairs, script shares, token lengths)"),
@@ -58,7 +58,30 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--tokenizer", default=None, help="tokenizer folder or hub id (default: Qwen2.5's)")
         sub.add_argument("--no-tokens", action="store_true", help="skip token statistics (no tokenizer load)")
+    to_mc = commands.add_parser(
+        "to-mc",
+        help="turn EXAMS-style pairs (one question, its correct option, each wrong one) into multiple-choice JSONL",
+        description="Group pairs by prompt and chosen answer into questions for eval_mc_sets.",
+    )
+    to_mc.add_argument("path", help="a pair file (.jsonl/.json/.parquet/.csv) or folder")
+    to_mc.add_argument("out", help="the multiple-choice JSONL to write")
     return parser
+
+
+def _to_multiple_choice(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from arabic_pref.data.to_multiple_choice import convert
+
+    try:
+        written, skipped = convert(args.path, Path(args.out))
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return EXIT_NOT_USABLE
+    print(
+        f"{written} questions written to {args.out}" + (f" ({skipped} with a single option skipped)" if skipped else "")
+    )
+    return EXIT_USABLE
 
 
 def _statistics(data: PreferenceData, args: argparse.Namespace) -> list[str]:
@@ -86,6 +109,8 @@ def _stats_lines(data: PreferenceData) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "to-mc":
+        return _to_multiple_choice(args)
     try:
         data = load_preference_data(args.path, **load_settings(args))
     except ConfigError as e:

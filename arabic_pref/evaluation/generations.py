@@ -98,10 +98,12 @@ def generation_table(prompts: list[dict[str, str]], policy: Answers, reference: 
     }
 
 
-def generation_metrics(policy: Answers, reference: Answers) -> dict[str, float]:
-    """`gen/...` for the policy, `gen/reference/...` for the reference, and the policy/reference length ratio."""
-    out = {f"gen/{k}": v for k, v in text_metrics.response_metrics(policy.texts, policy.tokens, policy.ended).items()}
-    ref = text_metrics.response_metrics(reference.texts, reference.tokens, reference.ended)
+def generation_metrics(policy: Answers, reference: Answers, budget: int | None = None) -> dict[str, float]:
+    """`gen/...` for the policy, `gen/reference/...` for the reference, and the policy/reference length ratio;
+    `budget` is the answer budget (eval_max_new_tokens), for `capped_share`."""
+    mine = text_metrics.response_metrics(policy.texts, policy.tokens, policy.ended, budget)
+    out = {f"gen/{k}": v for k, v in mine.items()}
+    ref = text_metrics.response_metrics(reference.texts, reference.tokens, reference.ended, budget)
     out |= {f"gen/reference/{k}": v for k, v in ref.items()}
     ratio = text_metrics.length_ratio(policy.tokens, reference.tokens)
     if ratio is not None:

@@ -6,7 +6,7 @@ final evaluation, `final(step)`, whose metrics go into the run summary (what a s
 A sweep trial runs only the parts its objective names, unless `eval_in_sweep_trials=true`.
 
 Metrics: `gen/...` (generations, table `eval/generations.json`), `drift/kl_per_token`, `drift/ppl_ratio`,
-`eval_set/<name>/...`.
+`eval_set/<name>/...`, `mc/<name>/...` (the capability guard, `multiple_choice.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from transformers import TrainerCallback
 from arabic_pref import tracking
 from arabic_pref.evaluation import names
 from arabic_pref.evaluation.eval_sets import load_eval_sets
+from arabic_pref.evaluation.multiple_choice import load_mc_sets
 
 GENERATIONS_TABLE = "eval/generations.json"
 log = logging.getLogger("arabic_pref.evaluation")
@@ -33,6 +34,7 @@ class ArabicEvaluation:
         self.dpo = dpo
         c = dpo.config
         self.eval_sets = load_eval_sets(c.eval_sets, c.normalize, c.max_eval_samples)
+        self.mc_sets = load_mc_sets(c.eval_mc_sets)
         self.prompts = load_prompts(c.eval_prompts_path)  # both small: checked even when off, so a trial that
         self.heldout = load_heldout_texts(c.eval_heldout_path)  # needs them for its objective finds them good
         self._reference_answers: Any = None  # the reference is frozen: answered once per run
@@ -44,13 +46,15 @@ class ArabicEvaluation:
         """The parts this run computes: those switched on, or on a sweep trial those its objective needs."""
         c = self.dpo.config
         parts = {names.EVAL_SETS} if c.eval_sets else set()
+        if c.eval_mc_sets:
+            parts.add(names.MC)
         if c.eval_generations:
             parts.add(names.GENERATIONS)
         if c.eval_drift:
             parts |= {names.KL, names.PERPLEXITY}
         objective = self.dpo.objectives  # a sweep trial's objective metrics (None for a plain run)
         if objective is not None and not c.eval_in_sweep_trials:  # listed eval_sets count as asked for
-            parts = names.parts_needed(objective) | (parts & {names.EVAL_SETS})
+            parts = names.parts_needed(objective) | (parts & {names.EVAL_SETS, names.MC})
         return parts
 
     def run(self, step: int) -> dict[str, float]:
@@ -77,6 +81,13 @@ class ArabicEvaluation:
 
             for eval_set in self.eval_sets:
                 metrics |= score_eval_set(dpo, eval_set)
+        if names.MC in self.parts:
+            from arabic_pref.evaluation.multiple_choice import score_mc_set
+
+            mc_started = time.perf_counter()
+            for mc_set in self.mc_sets:
+                metrics |= score_mc_set(dpo, mc_set)
+            metrics["eval/mc_seconds"] = time.perf_counter() - mc_started  # the guard's cost (BENCHMARKS.md)
         if metrics:
             metrics["eval/arabic_seconds"] = time.perf_counter() - started
             self._log(step, metrics, table)
@@ -103,7 +114,9 @@ class ArabicEvaluation:
                 dpo.ref_model, dpo.tokenizer, texts, c.eval_max_new_tokens, **settings
             )
         reference = self._reference_answers
-        return generation_table(self.prompts, policy, reference, step), generation_metrics(policy, reference)
+        return generation_table(self.prompts, policy, reference, step), generation_metrics(
+            policy, reference, c.eval_max_new_tokens
+        )
 
     def _log(self, step: int, metrics: dict[str, float], table: dict[str, list] | None) -> None:
         import mlflow
