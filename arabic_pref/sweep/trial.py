@@ -165,13 +165,15 @@ class TrialCallback(TrainerCallback):
         so a sweep process killed after it (while other trials of its batch run) does not lose it."""
         from optuna.trial import TrialState
 
-        from arabic_pref.sweep.study import tell_outcome
+        from arabic_pref.sweep.study import ERROR_ATTR, tell_outcome
+        from arabic_pref.upstream import optuna_trial_id
 
         state = tell_outcome(self.study, self.trial, kind, value, len(self.context.objective_names))
-        if kind == "ok" and state == TrialState.FAIL:  # failed as stale by another worker while it ran
-            self.mark_run("FAIL", note="marked FAIL by another worker while running (heartbeats late)")
-        else:
-            self.mark_run(state.name)
+        note = None
+        if state == TrialState.FAIL:  # with no error of its own: failed as stale by another worker while it ran
+            attrs = self.study._storage.get_trial(optuna_trial_id(self.trial)).user_attrs
+            note = None if ERROR_ATTR in attrs else "marked FAIL by another worker while running (heartbeats late)"
+        self.mark_run(state.name, note=note)
         return state.name
 
     def mark_run(self, state: str, note: str | None = None) -> None:
