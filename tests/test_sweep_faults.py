@@ -21,8 +21,7 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from arabic_pref.config import ConfigError
-from arabic_pref.sweep.settings import check_settings
-from arabic_pref.sweep.study import ERROR_ATTR, Heartbeat, tell_outcome
+from arabic_pref.sweep.study import ERROR_ATTR, Heartbeat
 from hydra_plugins.arabic_pref_optuna_sweeper.optuna_sweeper import ArabicPrefOptunaSweeperConf
 from tests.test_sweep_e2e import FAST, _runs, _study
 
@@ -63,12 +62,16 @@ def _settings(**changes):
     ],
 )
 def test_bad_sweeper_setting_is_a_config_error_naming_the_key(key, value):
+    from arabic_pref.sweep.settings import check_settings  # here: the e2e tests below also run on older code
+
     with pytest.raises(ConfigError) as error:
         check_settings(_settings(**{key: value}))
     assert error.value.key == f"hydra.sweeper.{key}"
 
 
 def test_default_sweeper_settings_pass():
+    from arabic_pref.sweep.settings import check_settings
+
     check_settings(_settings())
 
 
@@ -76,7 +79,7 @@ def test_default_sweeper_settings_pass():
 @pytest.mark.parametrize("n_jobs", [0, -1])
 def test_sweep_with_no_trials_per_batch_exits_2_before_any_trial(tmp_path, n_jobs):
     # before: the loop asked for min(n_jobs, free) <= 0 trials each round and slept forever (parent run RUNNING)
-    result = _sweep(tmp_path, f"hydra.sweeper.n_jobs={n_jobs}", timeout=120)
+    result = _sweep(tmp_path, f"hydra.sweeper.n_jobs={n_jobs}", timeout=90)  # before: hung
     assert result.returncode == 2, result.stderr[-2000:]
     assert "hydra.sweeper.n_jobs" in result.stderr
     assert not (tmp_path / "optuna.db").exists() and not (tmp_path / "mlflow.db").exists()  # nothing started
@@ -124,6 +127,8 @@ def test_live_trial_failed_by_another_worker_is_an_outcome_not_a_crash(tmp_path)
 
 
 def test_telling_a_trial_another_worker_failed_returns_its_state(tmp_path):
+    from arabic_pref.sweep.study import tell_outcome
+
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     study = optuna.create_study(study_name="s", storage=storage)
     trial = study.ask()
