@@ -167,7 +167,8 @@ def test_two_workers_started_together_in_one_folder_on_a_new_study(tmp_path, pos
     with mlflow_server(postgres_server.create_database("mlflow"), tmp_path / "artifacts") as tracking_uri:
         command = [sys.executable, "-m", "arabic_pref.train", "-m", "sweep=smoke", *FAST]
         command += ["hydra.sweeper.n_trials=4", f"hydra.sweeper.storage='{storage}'", f"tracking_uri='{tracking_uri}'"]
-        command += ["hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=5", "hydra.sweeper.pruner=null"]
+        # no worker dies here: a grace period far above any CPU-starved heartbeat gap on a loaded 2-core machine
+        command += ["hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=60", "hydra.sweeper.pruner=null"]
         command += ["hydra.sweep.dir=multirun/together", "+hydra.callbacks.start._target_=tests.sweep_faults.Barrier"]
         command += [f"+hydra.callbacks.start.path={tmp_path / 'barrier'}", "+hydra.callbacks.start.parties=2"]
         folder = tmp_path / "launch"
