@@ -49,8 +49,9 @@ def train(cfg: DictConfig | DPOConfig, trial: Any = None) -> dict[str, Any]:
         )
     except Exception as e:
         record_failure_without_run(cfg.tracking_uri, cfg.experiment_name, trial, e)
+        _finish_quietly(callback, e)  # told now: a sweep killed later does not lose it
         raise
-    return _train_trial(trainer, callback)
+    return _train_trial(trainer, callback, trial)
 
 
 def _prepared_trainer(cfg: DictConfig | DPOConfig, **trainer_kwargs: Any) -> Any:
@@ -73,21 +74,30 @@ def _prepared_trainer(cfg: DictConfig | DPOConfig, **trainer_kwargs: Any) -> Any
     return trainer
 
 
-def _train_trial(trainer: Any, callback: Any) -> dict[str, Any]:
-    """Train as a sweep trial; the final state is tagged on the trial's run."""
-    import optuna
-
+def _train_trial(trainer: Any, callback: Any, trial: Any) -> dict[str, Any]:
+    """Train as a sweep trial; the outcome is told to the study and tagged on the trial's run as soon as it is
+    known, here in the job, rather than by the sweep after its whole batch (arabic_pref.sweep.study)."""
     try:
         summary = trainer.train()
-    except optuna.TrialPruned:
-        callback.mark_run("PRUNED")
+        value = trial.value_of(summary)
+    except Exception as e:  # pruned, failed, or failed by another worker meanwhile
+        _finish_quietly(callback, e)
         raise
-    except BaseException:
+    except BaseException:  # Ctrl-C: interrupted, not failed; the sweep marks it so
         callback.mark_run("FAIL")
         raise
     callback.record(summary, trainer.config)
-    callback.mark_run("COMPLETE")
+    callback.finish("ok", value)
     return summary
+
+
+def _finish_quietly(callback: Any, error: BaseException) -> None:
+    """Tell a failed trial from the job; if that fails too, the sweep tells it, and the job's own error is the one
+    the user needs to see."""
+    try:
+        callback.finish("error", error)
+    except Exception as e:
+        log.warning("could not record the trial's failure from the job (%s); the sweep will", e)
 
 
 def print_summary(summary: dict[str, Any]) -> None:

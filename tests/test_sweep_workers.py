@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import optuna
 import pytest
@@ -20,6 +21,7 @@ from optuna.trial import TrialState
 
 from tests.servers import mlflow_server
 from tests.test_sweep_e2e import FAST  # the shortest settings that still train, evaluate once and save
+from tests.test_sweep_faults import ROOT
 
 
 def _env() -> dict[str, str]:
@@ -151,3 +153,51 @@ def test_workers_starting_together_create_one_parent_run(tmp_path, postgres_serv
     run_ids = {out.strip().splitlines()[-1] for out, _ in outputs}
     parents, _ = _runs(uri)
     assert len(run_ids) == 1 and [p.info.run_id for p in parents] == list(run_ids)
+
+
+@pytest.mark.slow
+def test_two_workers_started_together_in_one_folder_on_a_new_study(tmp_path, postgres_server):
+    """The same command started twice in the same second from one folder, on a study that does not exist yet.
+
+    Before: one worker often exited 1 (IntegrityError: both created the storage's tables at once), and both
+    numbered their jobs from 0 in the same `multirun/<date>/<time>/` folder, so two trials shared each folder.
+    The barrier releases both at one moment; the fixed `hydra.sweep.dir` is what "the same second" gives.
+    """
+    storage = postgres_server.create_database("together")
+    with mlflow_server(postgres_server.create_database("mlflow"), tmp_path / "artifacts") as tracking_uri:
+        command = [sys.executable, "-m", "arabic_pref.train", "-m", "sweep=smoke", *FAST]
+        command += ["hydra.sweeper.n_trials=4", f"hydra.sweeper.storage='{storage}'", f"tracking_uri='{tracking_uri}'"]
+        # no worker dies here: a grace period far above any CPU-starved heartbeat gap on a loaded 2-core machine
+        command += ["hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=60", "hydra.sweeper.pruner=null"]
+        command += ["hydra.sweep.dir=multirun/together", "+hydra.callbacks.start._target_=tests.sweep_faults.Barrier"]
+        command += [f"+hydra.callbacks.start.path={tmp_path / 'barrier'}", "+hydra.callbacks.start.parties=2"]
+        folder = tmp_path / "launch"
+        folder.mkdir()
+        env = {**_env(), "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        logs = [open(folder / f"worker{i}.log", "wb") for i in range(2)]  # noqa: SIM115
+        workers = [
+            subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            for log in logs
+        ]
+        try:
+            codes = [w.wait(timeout=600) for w in workers]
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    os.killpg(worker.pid, signal.SIGKILL)
+                    worker.wait()
+            for log in logs:
+                log.close()
+        assert codes == [0, 0], [(folder / f"worker{i}.log").read_text()[-3000:] for i in range(2)]
+
+        trials = optuna.load_study(study_name="smoke", storage=storage).get_trials()
+        assert [t.state for t in trials] == [TrialState.COMPLETE] * 4  # exactly the requested trials
+        folders = [Path(t.user_attrs["output_dir"]) for t in trials]
+        assert len(set(folders)) == 4  # one folder per trial, named by its number in the study
+        assert sorted(f.name for f in folders) == ["0", "1", "2", "3"]
+        assert all((f / "adapter_model.safetensors").is_file() for f in folders)  # each holds its own model
+        assert {f.parent for f in folders} == {folder / "multirun" / "together"}
+        parents, children = _runs(tracking_uri)
+        assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+        assert sorted(c.data.tags["trial_number"] for c in children) == ["0", "1", "2", "3"]
+        assert all((c.data.tags["trial_state"], c.info.status) == ("COMPLETE", "FINISHED") for c in children)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 import warnings
 from collections.abc import Callable
@@ -31,8 +30,10 @@ from arabic_pref.sweep.study import (
     failed_trials,
     finished_trials,
     make_storage,
+    open_study,
     resolve_storage,
     running_trials,
+    tell_outcome,
 )
 from arabic_pref.upstream import optuna_trial_id
 
@@ -59,22 +60,22 @@ class SweepDriver:
         self.s = settings
         self.space = space
         self.storage_url = resolve_storage(settings.storage)
-        self.storage = make_storage(
+        self.storage, self.study = open_study(  # safe when several workers start on a new database together
             self.storage_url,
-            settings.heartbeat_interval,
-            settings.grace_period,
-            int(settings.get("retry_stale_trials", 0) or 0),
-        )
-        self.study = optuna.create_study(
-            storage=self.storage,
+            lambda: make_storage(
+                self.storage_url,
+                settings.heartbeat_interval,
+                settings.grace_period,
+                int(settings.get("retry_stale_trials", 0) or 0),
+            ),
             study_name=settings.study_name,
             sampler=sampler,
             pruner=pruner,
             directions=[d for _, d in self.objectives],
-            load_if_exists=True,
         )
-        with warnings.catch_warnings():  # experimental since Optuna 3.2, stable in use
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # under the lock: two workers both seeing no names would both insert them (a unique key)
+        with study_lock(self.storage_url, settings.study_name), warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # experimental, stable in use
             if not self.study.metric_names:  # optuna-dashboard and trials.csv name the objective(s)
                 self.study.set_metric_names([m for m, _ in self.objectives])
         self.tracking_uri = tracking.resolve_tracking_uri(tracking_uri)
@@ -118,10 +119,10 @@ class SweepDriver:
                     log.info("trial %d: %s", trial.number, " ".join(overrides[:-1]))
                 try:
                     with Heartbeat(self.storage, [optuna_trial_id(t) for t in trials], s.heartbeat_interval):
-                        outcomes = launch(batch)
+                        outcomes = launch(batch, [t.number for t in trials])
                 except KeyboardInterrupt:
                     for trial in trials:  # interrupted, not failed: no error attribute, budget not spent
-                        self.study.tell(trial, state=TrialState.FAIL)
+                        self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)  # jobs told theirs
                     raise
                 for trial, (kind, value) in zip(trials, outcomes, strict=True):
                     self._tell(trial, kind, value)
@@ -152,17 +153,20 @@ class SweepDriver:
         report.fail_child_runs(self.tracking_uri, self.experiment_name, self.s.study_name, numbers)
 
     def _tell(self, trial: optuna.Trial, kind: str, value: Any) -> None:
-        values = list(value) if isinstance(value, tuple | list) else [value]
-        if kind == "ok" and len(values) == len(self.objectives) and all(_finite(v) for v in values):
-            self.study.tell(trial, [float(v) for v in values] if self.multi else float(values[0]))
-        elif isinstance(value, optuna.TrialPruned):
-            self.study.tell(trial, state=TrialState.PRUNED)
+        """Tell a trial its job could not tell (the job usually has: then this only logs the outcome)."""
+        state = tell_outcome(self.study, trial, kind, value, len(self.objectives))
+        if state == TrialState.PRUNED:
             log.info("trial %d pruned", trial.number)
-        else:
-            message = f"{type(value).__name__}: {value}" if isinstance(value, BaseException) else f"bad value {value!r}"
-            trial.set_user_attr(ERROR_ATTR, message[:1000])
-            self.study.tell(trial, state=TrialState.FAIL)
-            log.error("trial %d failed (%s); the sweep goes on", trial.number, message[:300])
+        elif state == TrialState.FAIL:
+            error = self.storage.get_trial(optuna_trial_id(trial)).user_attrs.get(ERROR_ATTR)
+            if error is None:  # no error of its own: another worker failed it as stale while it ran
+                log.warning(
+                    "trial %d was marked FAIL by another worker while it ran (its heartbeats were late): "
+                    "recorded as interrupted, not counted; a new trial takes its place",
+                    trial.number,
+                )
+            else:
+                log.error("trial %d failed (%s); the sweep goes on", trial.number, error[:300])
 
     def _print_best(self, parent_run_id: str) -> None:
         if self.multi:
@@ -200,7 +204,3 @@ class SweepDriver:
                 )
         lines.append(f"  open the UI  {tracking.ui_command(self.tracking_uri)}")
         print("\n".join(lines), flush=True)
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

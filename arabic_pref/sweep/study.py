@@ -6,13 +6,16 @@ Rules (documented in docs/sweeps.md):
 - A trial left RUNNING by a dead sweep process stops receiving heartbeats; after `grace_period` seconds the next
   run marks it FAIL as *interrupted* (no `error` attribute). Interrupted trials do not count towards
   `n_trials` (a Ctrl-C does not spend the budget), nor towards the failure budget.
+- A trial is told to the study as soon as it ends, by its own job when it can (arabic_pref.sweep.trial), else by
+  the driver; a trial found already finished (told by its job, or failed as stale by another worker while it ran)
+  is an outcome to record, never an error (`tell_outcome`).
 - Best trial: the best objective; ties go to the larger per-token log-ratio margin on validation (comparable across
   loss types and betas, unlike the beta-scaled summed reward margin), then the earlier trial.
 """
 
 from __future__ import annotations
 
-import contextlib
+import math
 import threading
 from typing import Any
 
@@ -50,6 +53,35 @@ def make_storage(
     )
 
 
+# Storage-wide, not per study: creating the tables races whatever the study (see open_study).
+_CREATE_LOCK_NAME = "<storage tables>"
+
+
+def open_study(url: str, storage_factory: Any, **create_kwargs: Any) -> tuple[Any, optuna.Study]:
+    """(storage, study): created, or loaded when another worker created it first.
+
+    Two workers starting together on a new database both ran `RDBStorage(...)`, whose `create_all` issues
+    CREATE TABLE from each: PostgreSQL then raises IntegrityError on its catalogue (`pg_type_typname_nsp_index`)
+    or "relation already exists" in the loser (6 of 10 barrier-started pairs on Optuna 5.1). `load_if_exists`
+    does not help: it only covers the study row. So tables, study row and metric names are made under the
+    database's lock; a retry covers a process outside our lock (another tool opening the same database).
+    """
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    from arabic_pref.sweep.coordination import study_lock
+
+    for attempt in range(3):
+        try:
+            with study_lock(url, _CREATE_LOCK_NAME):
+                storage = storage_factory()
+                study = optuna.create_study(storage=storage, load_if_exists=True, **create_kwargs)
+                return storage, study
+        except (IntegrityError, ProgrammingError):
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 def running_trials(study: optuna.Study) -> list[FrozenTrial]:
     """Trials in flight, on this worker or another (a dead worker's stop counting once marked stale)."""
     return study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
@@ -74,6 +106,42 @@ def fail_interrupted(study: optuna.Study) -> list[FrozenTrial]:
     before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
     optuna.storages.fail_stale_trials(study)
     return [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if t.number in before]
+
+
+def tell_outcome(study: optuna.Study, trial: Any, kind: str, value: Any, n_objectives: int) -> TrialState:
+    """Tell the study how a trial's job ended ("ok" with its value(s), or "error" with the exception); the state.
+
+    A trial already finished is left as it is and its state returned: its job told it (the driver's tell comes
+    second), or another worker failed it as stale while it ran (missed heartbeats). Telling it again raised
+    "Cannot tell a FAIL trial" and killed the driver, taking the rest of the sweep with it.
+    """
+    from arabic_pref.upstream import optuna_trial_id
+
+    current = study._storage.get_trial(optuna_trial_id(trial)).state
+    if current.is_finished():
+        return current
+    values = list(value) if isinstance(value, tuple | list) else [value]
+    try:
+        if kind == "ok" and len(values) == n_objectives and all(_finite(v) for v in values):
+            study.tell(trial, [float(v) for v in values] if n_objectives > 1 else float(values[0]))
+            return TrialState.COMPLETE
+        if isinstance(value, optuna.TrialPruned):
+            study.tell(trial, state=TrialState.PRUNED)
+            return TrialState.PRUNED
+        message = f"{type(value).__name__}: {value}" if isinstance(value, BaseException) else f"bad value {value!r}"
+        trial.set_user_attr(ERROR_ATTR, message[:1000])
+        study.tell(trial, state=TrialState.FAIL)
+        return TrialState.FAIL
+    except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+        # finished by another worker between our read and our write: its verdict stands
+        state = study._storage.get_trial(optuna_trial_id(trial)).state
+        if not state.is_finished():
+            raise
+        return state
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
@@ -102,10 +170,17 @@ class Heartbeat:
 
     def _beat(self) -> None:
         while True:
+            missed = False
             for trial_id in self.trial_ids:
-                with contextlib.suppress(Exception):  # a transient database lock must not kill the sweep
+                try:
                     self.storage.record_heartbeat(trial_id)
-            if self._stop.wait(self.interval):
+                except Exception:  # a lock wait that ran out must not kill the sweep
+                    missed = True
+            # A missed beat (its lock wait ran out) is retried within a second, not an interval later: the heartbeat
+            # is then never older than one interval plus the time the database refused writes, and with
+            # grace_period > 2 x heartbeat_interval (arabic_pref.sweep.settings) one slow beat cannot get a live
+            # trial failed. A longer outage can: tell_outcome then records the other worker's verdict.
+            if self._stop.wait(min(1.0, self.interval) if missed else self.interval):
                 return
 
     def __enter__(self) -> Heartbeat:

@@ -94,6 +94,10 @@ def share_cpu_threads(n_jobs: int) -> None:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // n_jobs))
 
 
+class TrialTakenOver(RuntimeError):
+    """The study no longer lets this trial report: another worker failed it as stale while it ran."""
+
+
 class TrialCallback(TrainerCallback):
     """A sweep trial's side of training, as a transformers callback: report the objective at each evaluation, prune
     hopeless trials, and tag the trial's MLflow run with its final state.
@@ -125,14 +129,29 @@ class TrialCallback(TrainerCallback):
         value = metrics.get(f"eval_{self.context.objective}")
         if value is None:  # computed only at the end of the run (e.g. gen/ without eval_at_eval_steps)
             return
-        self.trial.report(value, state.global_step)
-        if f"eval_{TIE_BREAK_METRIC}" in metrics:
-            self.trial.set_user_attr(TIE_BREAK_ATTR, metrics[f"eval_{TIE_BREAK_METRIC}"])
+        try:
+            self.trial.report(value, state.global_step)
+            if f"eval_{TIE_BREAK_METRIC}" in metrics:
+                self.trial.set_user_attr(TIE_BREAK_ATTR, metrics[f"eval_{TIE_BREAK_METRIC}"])
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # another worker failed this trial as stale while it ran: training on could no longer be told
+            raise TrialTakenOver(
+                f"trial {self.trial.number} was marked FAIL by another worker (heartbeats late); stopped"
+            ) from None
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"trial {self.trial.number} pruned at step {state.global_step} ({value:.4f})")
 
     def record(self, summary: dict[str, Any], config: Any) -> None:
-        """What the sweep report and the best-trial line need, stored on the trial."""
+        """What the sweep report and the best-trial line need, stored on the trial (before it is told)."""
+        import contextlib
+
+        import optuna
+
+        # failed as stale by another worker meanwhile: finish() records that
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            self._record(summary, config)
+
+    def _record(self, summary: dict[str, Any], config: Any) -> None:
         trial = self.trial
         trial.set_user_attr(TIE_BREAK_ATTR, summary[TIE_BREAK_METRIC])
         trial.set_user_attr("mlflow_run_id", summary["mlflow_run_id"])
@@ -142,14 +161,34 @@ class TrialCallback(TrainerCallback):
         if summary.get("test_metrics"):  # held out: reported for the best trial only, never used to select
             trial.set_user_attr(TEST_METRICS_ATTR, summary["test_metrics"])
 
-    def mark_run(self, state: str) -> None:
+    def finish(self, kind: str, value: Any) -> str:
+        """Tell the study how this trial ended, then tag its MLflow run: the trial is recorded the moment it ends,
+        so a sweep process killed after it (while other trials of its batch run) does not lose it."""
+        from optuna.trial import TrialState
+
+        from arabic_pref.sweep.study import ERROR_ATTR, tell_outcome
+        from arabic_pref.upstream import optuna_trial_id
+
+        state = tell_outcome(self.study, self.trial, kind, value, len(self.context.objective_names))
+        note = None
+        if state == TrialState.FAIL:  # with no error of its own: failed as stale by another worker while it ran
+            attrs = self.study._storage.get_trial(optuna_trial_id(self.trial)).user_attrs
+            note = None if ERROR_ATTR in attrs else "marked FAIL by another worker while running (heartbeats late)"
+        self.mark_run(state.name, note=note)
+        return state.name
+
+    def mark_run(self, state: str, note: str | None = None) -> None:
         """Tag the trial's MLflow run with its Optuna state; a pruned run ends KILLED rather than FAILED."""
         if self.run_id is None:
             return
         client = tracking.client(self.tracking_uri)
         client.set_tag(self.run_id, "trial_state", state)
+        if note:
+            client.set_tag(self.run_id, "error", note)
         if state == "PRUNED":
             client.set_terminated(self.run_id, status="KILLED")
+        elif state == "FAIL":
+            client.set_terminated(self.run_id, status="FAILED")
 
 
 def record_failure_without_run(

@@ -74,10 +74,12 @@ class ArabicPrefOptunaSweeper(Sweeper):
         from arabic_pref.config import ConfigError
         from arabic_pref.sweep import report
         from arabic_pref.sweep.driver import SweepDriver
+        from arabic_pref.sweep.settings import check_settings
         from arabic_pref.sweep.space import SearchSpace
 
         s = self.settings
         try:
+            check_settings(s)  # before the study is opened: a bad value must not start anything
             for arg in arguments:
                 if "," in arg.split("=", 1)[-1] or "(" in arg.split("=", 1)[-1]:
                     raise ConfigError(arg.split("=", 1)[0], "put search spaces in hydra.sweeper.params, not here")
@@ -95,11 +97,16 @@ class ArabicPrefOptunaSweeper(Sweeper):
         except ConfigError as e:  # the sweep's own validation: one line and exit code 2, as for a single run
             print(f"error: {e}", file=sys.stderr, flush=True)
             sys.exit(2)
-        return driver.run(lambda batch: self._launch(batch, arguments), report)
+        return driver.run(lambda batch, numbers: self._launch(batch, numbers, arguments), report)
 
-    def _launch(self, batch: "list[list[str]]", arguments: "list[str]") -> "list[tuple[str, Any]]":
+    def _launch(
+        self, batch: "list[list[str]]", numbers: "list[int]", arguments: "list[str]"
+    ) -> "list[tuple[str, Any]]":
         """Run one batch of trials; (status, value or exception) per trial."""
-        overrides = [tuple(arguments) + tuple(trial_overrides) for trial_overrides in batch]
+        overrides = [
+            tuple(arguments) + tuple(trial_overrides) + (self._subdir(number),)
+            for trial_overrides, number in zip(batch, numbers, strict=True)
+        ]
         self.validate_batch_is_legal(overrides)
         returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
         self.job_idx += len(returns)
@@ -112,6 +119,17 @@ class ArabicPrefOptunaSweeper(Sweeper):
 
                 out.append(("error", hydra_job_exception(ret)))
         return out
+
+    def _subdir(self, trial_number: int) -> str:
+        """The trial's folder named by its study-wide number, not Hydra's per-process job counter.
+
+        Hydra names a job's folder `<sweep.dir>/<sweep.subdir>`, `${now:...}/${hydra.job.num}` by default, and
+        numbers jobs from 0 in each process: two workers started in the same second from one folder wrote their
+        first trials into the same folder (one model overwrote the other). The trial number is unique in the study.
+        """
+        raw = OmegaConf.to_container(self.config.hydra.sweep, resolve=False).get("subdir", "${hydra.job.num}")
+        subdir = str(raw).replace("${hydra.job.num}", str(trial_number))
+        return f"hydra.sweep.subdir={subdir}"
 
 
 def _eval_set_names(config: DictConfig) -> "list[str]":
