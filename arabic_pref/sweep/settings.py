@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from arabic_pref.config import ConfigError
+from arabic_pref.errors import ConfigError
 
 PREFIX = "hydra.sweeper"
 # key: (smallest value, what it means); each must be a whole number
