@@ -6,8 +6,8 @@ Rules (documented in docs/sweeps.md):
 - A trial left RUNNING by a dead sweep process stops receiving heartbeats; after `grace_period` seconds the next
   run marks it FAIL as *interrupted* (no `error` attribute). Interrupted trials do not count towards
   `n_trials` (a Ctrl-C does not spend the budget), nor towards the failure budget.
-- Best trial: the best objective; ties go to the larger per-token log-ratio margin on validation (comparable across
-  loss types and betas, unlike the beta-scaled summed reward margin), then the earlier trial.
+- Best trial: the best objective; ties go to the earlier trial (arabic_pref.sweep.selection, which also holds the
+  noise-aware `selection: one_se` rule).
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from optuna.trial import FrozenTrial, TrialState
 from arabic_pref.sweep.space import unit_name
 
 ERROR_ATTR = "error"
-TIE_BREAK_ATTR = "eval_logratio_margin_per_token"
-TEST_METRICS_ATTR = "test_metrics"  # the trial's scores on the data's test split (see DPOTrainer.test_metrics)
 
 
 def resolve_storage(url: str | None) -> str:
@@ -77,13 +75,10 @@ def fail_interrupted(study: optuna.Study) -> list[FrozenTrial]:
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
-    if len(study.directions) > 1:  # multi-objective: no single best, see arabic_pref.sweep.pareto
-        return None
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
-    if not complete:
-        return None
-    sign = 1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
-    return max(complete, key=lambda t: (sign * t.value, t.user_attrs.get(TIE_BREAK_ATTR, float("-inf")), -t.number))
+    """The best objective, ties to the earlier trial; None for a multi-objective study (see selection.py)."""
+    from arabic_pref.sweep.selection import best_by_value
+
+    return best_by_value(study)
 
 
 def best_params(trial: FrozenTrial) -> dict[str, Any]:

@@ -42,6 +42,12 @@ class ArabicPrefOptunaSweeperConf:
     # multi-objective (Pareto) study; never raw DPO loss (scales differ per loss)
     objective: Any = "preference_accuracy"
     max_failures: int = 3  # trials that raised, after which the sweep stops
+    # best: the best objective (ties: earlier trial); one_se: the least-drift trial within one standard error of
+    # the best (arabic_pref.sweep.selection). Both are reported; this picks which is "selected"
+    selection: str = "best"
+    # the first evaluation at which the pruner may stop a trial (counted by the trial, so eval_steps cannot move it);
+    # 2: never on a single evaluation of a few dozen pairs
+    prune_from_evaluation: int = 2
     heartbeat_interval: int = 10
     grace_period: int = 30
     # > 0: a trial whose worker died is run again, up to this many times (Optuna's RetryHeartbeatStaleTrialCallback)
