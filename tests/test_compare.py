@@ -194,6 +194,7 @@ def test_sweep_numbers_carry_their_noise_and_the_test_split_stays_sealed(compare
         a.path for a in client.list_artifacts(parent.info.run_id, "pair_scores")
     }
     assert "other trials are within noise of the best" in compare_store.sweep_output
+    assert "8 validation pairs: accuracy differences under 0.35 are noise" in compare_store.sweep_output
     assert f"test split   #{best.number} (best)" in compare_store.sweep_output
     # a single run logs its test split with intervals, and its per-pair tables
     single = leaderboard(compare_store.tracking_uri, single=True)

@@ -101,3 +101,15 @@ def test_paired_difference_marks_trials_within_noise():
     assert paired[2].difference == pytest.approx(-30 / 64) and not paired[2].within_noise
     assert paired[3] is None
     assert noise_line(paired, 1).startswith("1 of 2 other trials are within noise of the best (#1")
+
+
+def test_the_sweep_says_how_much_its_validation_set_can_resolve():
+    from arabic_pref.sweep.conclusion import resolution_line, validation_pairs
+    from tests.conftest import compose
+
+    assert validation_pairs(compose([], shrink=False)) == 64  # the shipped data's validation split
+    assert validation_pairs(compose(["max_eval_samples=24"], shrink=False)) == 24
+    line = resolution_line(64)
+    assert line.startswith("64 validation pairs: accuracy differences under 0.12 are noise (95%)")
+    assert "resolving 0.05 needs 385 pairs" in line
+    assert "under 0.35" in resolution_line(8)  # 1.96 * 0.5 / sqrt(8) = 0.346

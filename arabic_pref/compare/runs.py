@@ -268,6 +268,7 @@ def _with_paired(table: Any, client: Any, objective: str) -> Any:
     scored = [i for i, row in table.iterrows() if isinstance(row["run_id"], str) and not _missing(row["objective"])]
     if not scored:
         return table
+    table["within_noise"] = table["within_noise"].astype(object)  # True/False, None where unknown
     tables = {i: load_pair_table(client, table.at[i, "run_id"]) for i in scored}
     paired = paired_to_best(tables, partial(per_pair_values, objective=objective), scored[0])
     for i, p in paired.items():

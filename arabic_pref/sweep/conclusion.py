@@ -70,6 +70,26 @@ def conclude(study: Any, objective: str, rule: str, tracking_uri: str, score_tes
     return c
 
 
+def validation_pairs(job_config: Any) -> int:
+    """How many validation pairs every trial is scored on (read as a run reads them, before any trial)."""
+    from arabic_pref.data.loading import load_preference_data, load_settings
+
+    data = load_preference_data(job_config.dataset_path, **load_settings(job_config))
+    n = len(data.validation)
+    return min(n, job_config.max_eval_samples) if job_config.get("max_eval_samples") else n
+
+
+def resolution_line(n_pairs: int) -> str:
+    """What the validation set can tell: '64 validation pairs: accuracy differences under 0.12 are noise ...'."""
+    from arabic_pref.intervals import pairs_for_resolution, resolvable_difference
+
+    return (
+        f"{n_pairs} validation pairs: accuracy differences under {resolvable_difference(n_pairs):.2f} are noise "
+        f"(95%); resolving 0.05 needs {pairs_for_resolution(0.05)} pairs "
+        "(docs/sweeps.md#how-much-validation-a-sweep-needs)"
+    )
+
+
 def log_conclusion(client: Any, run_id: str, c: Conclusion) -> None:
     """Parent-run metrics, tags and per-pair test tables of the selected trial(s)."""
     import json

@@ -101,6 +101,7 @@ class ArabicPrefOptunaSweeper(Sweeper):
         except ConfigError as e:  # the sweep's own validation: one line and exit code 2, as for a single run
             print(f"error: {e}", file=sys.stderr, flush=True)
             sys.exit(2)
+        _print_resolution(self.config)
         return driver.run(lambda batch: self._launch(batch, arguments), report)
 
     def _launch(self, batch: "list[list[str]]", arguments: "list[str]") -> "list[tuple[str, Any]]":
@@ -118,6 +119,16 @@ class ArabicPrefOptunaSweeper(Sweeper):
 
                 out.append(("error", hydra_job_exception(ret)))
         return out
+
+
+def _print_resolution(config: DictConfig) -> None:
+    """One line before any trial: how small an accuracy difference this validation set can resolve."""
+    from arabic_pref.sweep.conclusion import resolution_line, validation_pairs
+
+    try:
+        print(resolution_line(validation_pairs(config)), flush=True)
+    except Exception as e:  # the trials report a data problem properly; this line is advice
+        log.info("validation size unknown before the trials (%s)", e)
 
 
 def _eval_set_names(config: DictConfig) -> "list[str]":
