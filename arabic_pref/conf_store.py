@@ -6,6 +6,8 @@ Its free-form dicts (`training_args`, `eval_generation_kwargs`) are open to new 
 keys are checked by the trainer (against trl.DPOConfig's fields) before any model loads.
 Each `sweeps/NAME.yaml` becomes option NAME of the group `sweep` (package _global_), so `sweep=NAME` selects it,
 while the files stay at the top level of the checkout as the design asks.
+One resolver, `${mul:a,b}` (a x b), lets a sweep tie one field to another, e.g. `lora_alpha: ${mul:2,${lora_r}}`
+in sweeps/lora_rank.yaml, so a rank search keeps alpha/r fixed and rank is the only change.
 """
 
 from hydra.core.config_store import ConfigStore
@@ -20,6 +22,7 @@ OPEN_DICT_FIELDS = ("training_args", "eval_generation_kwargs")
 
 
 def register_configs() -> None:
+    OmegaConf.register_new_resolver("mul", lambda a, b: a * b, replace=True)
     store = ConfigStore.instance()
     schema = OmegaConf.structured(DPOConfig)
     for free_form in OPEN_DICT_FIELDS:

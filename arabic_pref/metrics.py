@@ -16,12 +16,21 @@ response tokens, and how many tokens each response has. All metrics below derive
 - `length_baseline_accuracy`: "the longer answer wins" on the same pairs and the same tokens: what a model that only
   learned length would score. Report it next to the accuracies.
 - per-slice accuracies: the two accuracies within each value of a tag (dialect, failure type, ...).
+- `logratio_abs_per_token`: mean over pairs and both answers of |log pi - log pi_ref| per token: how far the policy
+  moved on these pairs, whatever the direction (0 at the reference). A sweep's `selection: one_se` prefers the
+  trial that moved least among those within noise of the best (see arabic_pref.sweep.selection).
+
+Every accuracy comes with its 95% interval and pair count: `<name>_ci_low`, `<name>_ci_high`, `<name>_n`, from a
+bootstrap that resamples prompts (`arabic_pref.intervals`): 64 pairs cannot tell 0.61 from 0.55, and a number
+without its interval invites reading differences that are noise.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+
+from arabic_pref.intervals import bootstrap_mean
 
 # Objectives a sweep can optimise, with the direction that is better.
 OBJECTIVES = {
@@ -67,14 +76,24 @@ class PairScores:
         return PairScores(**{name: [getattr(self, name)[i] for i in indices] for name in self.__dataclass_fields__})
 
 
+def pair_outcomes(chosen_rewards: Sequence[float], rejected_rewards: Sequence[float]) -> list[float]:
+    """Each pair's contribution to the accuracy: 1 when chosen wins, 1/2 on a tie, 0 otherwise."""
+    return [1.0 if c > r else 0.5 if c == r else 0.0 for c, r in zip(chosen_rewards, rejected_rewards, strict=True)]
+
+
+def with_interval(name: str, outcomes: Sequence[float], clusters: Sequence[object] | None) -> dict[str, float]:
+    """`name`, `name_ci_low`, `name_ci_high` (95%, prompts resampled together) and `name_n` of per-pair outcomes."""
+    ci = bootstrap_mean(outcomes, clusters)
+    return {name: ci.estimate, f"{name}_ci_low": ci.low, f"{name}_ci_high": ci.high, f"{name}_n": float(ci.n)}
+
+
 def preference_accuracy(chosen_rewards: Sequence[float], rejected_rewards: Sequence[float]) -> float:
     """Share of pairs whose chosen reward beats the rejected one; ties count 1/2. Empty input is an error."""
     if len(chosen_rewards) != len(rejected_rewards):
         raise ValueError(f"{len(chosen_rewards)} chosen rewards but {len(rejected_rewards)} rejected")
     if not chosen_rewards:
         raise ValueError("preference accuracy of zero pairs is undefined")
-    score = sum(1.0 if c > r else 0.5 if c == r else 0.0 for c, r in zip(chosen_rewards, rejected_rewards, strict=True))
-    return score / len(chosen_rewards)
+    return sum(pair_outcomes(chosen_rewards, rejected_rewards)) / len(chosen_rewards)
 
 
 def mean_margin(chosen_rewards: Sequence[float], rejected_rewards: Sequence[float]) -> float:
@@ -90,26 +109,46 @@ def length_baseline_accuracy(chosen_tokens: Sequence[int], rejected_tokens: Sequ
     return preference_accuracy([float(n) for n in chosen_tokens], [float(n) for n in rejected_tokens])
 
 
-def preference_metrics(scores: PairScores, beta: float) -> dict[str, float]:
-    """Every headline metric of one evaluation (names as logged to MLflow and used as sweep objectives)."""
+def per_pair_outcomes(scores: PairScores) -> dict[str, list[float]]:
+    """Per-pair outcome vectors whose means are the accuracies (the unit of paired comparisons between runs)."""
+    chosen, rejected = scores.chosen_logratios(), scores.rejected_logratios()
+    return {
+        "preference_accuracy": pair_outcomes(chosen, rejected),
+        "preference_accuracy_per_token": pair_outcomes(
+            _per_token(chosen, scores.chosen_tokens), _per_token(rejected, scores.rejected_tokens)
+        ),
+        "length_baseline_accuracy": pair_outcomes(
+            [float(n) for n in scores.chosen_tokens], [float(n) for n in scores.rejected_tokens]
+        ),
+    }
+
+
+def preference_metrics(scores: PairScores, beta: float, clusters: Sequence[object] | None = None) -> dict[str, float]:
+    """Every headline metric of one evaluation (names as logged to MLflow and used as sweep objectives), each
+    accuracy with its interval; `clusters` labels each pair's prompt (None: every pair its own prompt)."""
     scores.check()
     chosen, rejected = scores.chosen_logratios(), scores.rejected_logratios()
     chosen_pt = _per_token(chosen, scores.chosen_tokens)
     rejected_pt = _per_token(rejected, scores.rejected_tokens)
-    return {
+    out: dict[str, float] = {}
+    for name, outcomes in per_pair_outcomes(scores).items():
+        out |= with_interval(name, outcomes, clusters)
+    moved = [abs(c) for c in chosen_pt] + [abs(r) for r in rejected_pt]
+    return out | {
         # beta > 0 scales both rewards alike, so the sign of the margin (and the accuracy) does not depend on it
-        "preference_accuracy": preference_accuracy(chosen, rejected),
-        "preference_accuracy_per_token": preference_accuracy(chosen_pt, rejected_pt),
         "reward_margin": beta * mean_margin(chosen, rejected),
         "logratio_margin_per_token": mean_margin(chosen_pt, rejected_pt),
-        "length_baseline_accuracy": length_baseline_accuracy(scores.chosen_tokens, scores.rejected_tokens),
+        "logratio_abs_per_token": sum(moved) / len(moved),
     }
 
 
-def slice_metrics(scores: PairScores, tags: Mapping[str, Sequence[object]]) -> dict[str, float]:
+def slice_metrics(
+    scores: PairScores, tags: Mapping[str, Sequence[object]], clusters: Sequence[object] | None = None
+) -> dict[str, float]:
     """Per-slice accuracies: `tags` maps a tag name to one value per pair (None = untagged, skipped).
 
-    Keys: `slice/<tag>/<value>/preference_accuracy`, `.../preference_accuracy_per_token`, `.../pairs`.
+    Keys: `slice/<tag>/<value>/preference_accuracy`, `.../preference_accuracy_per_token` (each with `_ci_low`,
+    `_ci_high`, `_n`), `.../pairs`.
     """
     out: dict[str, float] = {}
     for tag, values in tags.items():
@@ -121,12 +160,11 @@ def slice_metrics(scores: PairScores, tags: Mapping[str, Sequence[object]]) -> d
                 groups.setdefault(_metric_safe(str(value)), []).append(i)
         for value, indices in sorted(groups.items()):
             part = scores.subset(indices)
-            chosen, rejected = part.chosen_logratios(), part.rejected_logratios()
+            part_clusters = None if clusters is None else [clusters[i] for i in indices]
+            outcomes = per_pair_outcomes(part)
             prefix = f"slice/{tag}/{value}"
-            out[f"{prefix}/preference_accuracy"] = preference_accuracy(chosen, rejected)
-            out[f"{prefix}/preference_accuracy_per_token"] = preference_accuracy(
-                _per_token(chosen, part.chosen_tokens), _per_token(rejected, part.rejected_tokens)
-            )
+            for name in ("preference_accuracy", "preference_accuracy_per_token"):
+                out |= with_interval(f"{prefix}/{name}", outcomes[name], part_clusters)
             out[f"{prefix}/pairs"] = float(len(indices))
     return out
 

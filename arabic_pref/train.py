@@ -110,9 +110,11 @@ def print_summary(summary: dict[str, Any]) -> None:
                 "DPO run finished",
                 "  preference_accuracy  "
                 f"{summary['preference_accuracy_start']:.3f} -> {summary['preference_accuracy']:.3f}"
+                f"{_ci(summary, 'preference_accuracy')}"
                 f"   per token {summary['preference_accuracy_per_token_start']:.3f} -> "
-                f"{summary['preference_accuracy_per_token']:.3f}",
-                f"  length-only baseline {summary['length_baseline_accuracy']:.3f} (longer answer wins, same pairs)",
+                f"{summary['preference_accuracy_per_token']:.3f}{_ci(summary, 'preference_accuracy_per_token')}",
+                f"  length-only baseline {summary['length_baseline_accuracy']:.3f}"
+                f"{_ci(summary, 'length_baseline_accuracy')} (longer answer wins, same pairs)",
                 f"  learning rate        {summary['learning_rate']:g}"
                 + (
                     f" (requested {summary['learning_rate_requested']:g}, capped)"
@@ -122,7 +124,8 @@ def print_summary(summary: dict[str, Any]) -> None:
                 f"  train loss           {summary['train_loss']:.4f}   eval loss {summary['eval_loss']:.4f}",
                 *(
                     [
-                        f"  test split           {summary['test_metrics']['test/preference_accuracy']:.3f}   per token "
+                        f"  test split           {summary['test_metrics']['test/preference_accuracy']:.3f}"
+                        f"{_ci(summary['test_metrics'], 'test/preference_accuracy')}   per token "
                         f"{summary['test_metrics']['test/preference_accuracy_per_token']:.3f} (held out)"
                     ]
                     if summary.get("test_metrics")
@@ -142,6 +145,15 @@ def print_summary(summary: dict[str, Any]) -> None:
         ),
         flush=True,
     )
+
+
+def _ci(metrics: dict[str, Any], name: str) -> str:
+    """ " [low, high] of n pairs" (the 95% bootstrap interval over prompts), or nothing when not computed."""
+    if f"{name}_ci_low" not in metrics:
+        return ""
+    n = metrics.get(f"{name}_n")
+    pairs = f" of {int(n)} pairs" if n is not None else ""
+    return f" [{metrics[f'{name}_ci_low']:.3f}, {metrics[f'{name}_ci_high']:.3f}]{pairs}"
 
 
 register_configs()

@@ -16,7 +16,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from arabic_pref.compare.runs import format_table, leaderboard
+from arabic_pref.compare.runs import COLUMNS, format_table, leaderboard
 from arabic_pref.run_names import describe_run, run_name_for, short_number
 from arabic_pref.tracking import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
 from tests.conftest import compose
@@ -43,13 +43,28 @@ def test_leaderboard_text_shows_pruned_and_failed_trials_as_such():
         dict(trial=2, state="PRUNED", loss_type="sigmoid", beta=0.05, learning_rate=1e-3, objective=0.5),
         dict(trial=0, state="FAIL", loss_type="sigmoid", beta=0.1, learning_rate=1e-3, objective=math.nan),
     ]
-    table = pd.DataFrame(rows).reindex(columns=list(rows[0]) + ["accuracy_len_norm", "steps", "wall_s", "run_name"])
+    rows[0].update(ci_low=0.64, ci_high=0.85, pairs=64.0, vs_best=0.0, vs_best_low=0.0, vs_best_high=0.0)
+    rows[1].update(ci_low=0.38, ci_high=0.62, pairs=64.0, vs_best=-0.25, vs_best_low=-0.34, vs_best_high=0.02)
+    rows[1].update(within_noise=True)
+    table = pd.DataFrame(rows).reindex(columns=COLUMNS)
     table.attrs.update(objective="preference_accuracy", source="sweep 'x'")
     lines = format_table(table).splitlines()
-    assert lines[1].split()[:6] == ["trial", "state", "loss", "beta", "lr", "preference_accuracy"]
-    assert lines[2].split()[:6] == ["1", "COMPLETE", "ipo", "0.2", "3.00e-03", "0.7500"]
+    assert lines[1].split()[:9] == [
+        "trial",
+        "state",
+        "loss",
+        "beta",
+        "lr",
+        "preference_accuracy",
+        "ci95",
+        "n",
+        "vs_best",
+    ]
+    assert lines[2].split()[:9] == ["1", "COMPLETE", "ipo", "0.2", "3.00e-03", "0.7500", "[0.640,0.850]", "64", "best"]
+    assert lines[3].split()[6:9] == ["[0.380,0.620]", "64", "-0.250[-0.340,+0.020]~"]  # ~: within noise
+    assert lines[-1].startswith("ci95: 95% bootstrap interval over prompts")
     assert lines[3].split()[:2] == ["2", "PRUNED"] and lines[4].split()[:2] == ["0", "FAIL"]
-    assert lines[4].split()[5] == "-"  # a failed trial has no objective
+    assert lines[4].split()[5:9] == ["-", "-", "-", "-"]  # a failed trial has no objective
 
 
 @pytest.mark.slow
@@ -139,3 +154,51 @@ def test_compare_command_prints_the_table_and_writes_csv_and_plots(compare_store
         timeout=120,
     )
     assert missing.returncode == 2 and "no sweep 'nope'" in missing.stderr
+
+
+@pytest.mark.slow
+def test_sweep_numbers_carry_their_noise_and_the_test_split_stays_sealed(compare_store, tmp_path):
+    """Intervals on every trial, per-pair tables, paired comparison to the best, test scored after selection only."""
+    from arabic_pref.pair_records import load_pair_table
+
+    client = MlflowClient(tracking_uri=compare_store.tracking_uri)
+    study = optuna.load_study(study_name="smoke", storage=compare_store.storage)
+    for trial in study.trials:
+        assert not any("test" in key for key in trial.user_attrs), trial.user_attrs  # sealed: no test per trial
+        run = client.get_run(trial.user_attrs["mlflow_run_id"])
+        assert not any(k.startswith("test/") for k in run.data.metrics)
+        m = run.data.metrics
+        assert m["preference_accuracy_n"] == 8  # max_eval_samples=8
+        assert m["preference_accuracy_ci_low"] <= m["preference_accuracy"] <= m["preference_accuracy_ci_high"]
+        assert "length_baseline_accuracy_ci_high" in m and "preference_accuracy_per_token_ci_low" in m
+        table = load_pair_table(client, run.info.run_id)
+        columns = table["columns"]
+        assert len(columns["pair_id"]) == 8 and len(set(columns["pair_id"])) == 8 and table["step"] == 2
+        assert {"prompt_hash", "chosen_logratio", "rejected_logratio_per_token", "tag/dialect"} <= set(columns)
+    frame = study.trials_dataframe()
+    assert not any("test" in column for column in frame.columns)
+    # the leaderboard: intervals, and each row's paired difference to the best on the same 8 pairs
+    board = leaderboard(compare_store.tracking_uri, study="smoke")
+    assert list(board["pairs"]) == [8.0] * SWEEP_TRIALS
+    assert board["vs_best"][0] == 0.0 and board["within_noise"][0] is True
+    for row in board.itertuples():
+        assert row.vs_best_low <= row.vs_best <= row.vs_best_high and isinstance(row.within_noise, bool)
+    # the parent run: the selected trial on the test split, scored after the sweep; the within-noise count
+    parent = client.get_run(study.user_attrs["mlflow_parent_run_id"])
+    best = min((t for t in study.trials), key=lambda t: (-t.value, t.number))
+    assert parent.data.tags["selected_trial_number"] == str(best.number) and parent.data.tags["selection"] == "best"
+    assert 0 <= parent.data.metrics["selected_test/preference_accuracy"] <= 1
+    assert parent.data.metrics["selected_test/preference_accuracy_n"] == 8
+    assert parent.data.metrics["trials_within_noise_of_best"] == sum(board["within_noise"][1:])
+    assert f"pair_scores/test_trial{best.number}.json" in {
+        a.path for a in client.list_artifacts(parent.info.run_id, "pair_scores")
+    }
+    assert "other trials are within noise of the best" in compare_store.sweep_output
+    assert "8 validation pairs: accuracy differences under 0.35 are noise" in compare_store.sweep_output
+    assert f"test split   #{best.number} (best)" in compare_store.sweep_output
+    # a single run logs its test split with intervals, and its per-pair tables
+    single = leaderboard(compare_store.tracking_uri, single=True)
+    run = client.get_run(single["run_id"][0])
+    assert "test/preference_accuracy_ci_low" in run.data.metrics
+    paths = {a.path for a in client.list_artifacts(run.info.run_id, "pair_scores")}
+    assert {"pair_scores/validation.json", "pair_scores/test.json", "pair_scores/validation_step0.json"} <= paths

@@ -21,6 +21,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "distributed",
             "upstream",
             "metrics",
+            "intervals",
+            "pair_records",
             "metadata",
             "resources",
             "tracking",

@@ -82,3 +82,30 @@ def test_pair_scores_reject_ragged_or_empty():
         preference_metrics(PairScores(), beta=0.1)
     with pytest.raises(ValueError, match="different lengths"):
         preference_metrics(PairScores([1.0], [1.0], [1.0], [1.0], [1], []), beta=0.1)
+
+
+def test_every_accuracy_has_its_interval_and_pair_count():
+    """All-tied pairs (step 0): each accuracy is 0.5 with a zero-width interval; 4 pairs of 2 prompts."""
+    from arabic_pref.metrics import PairScores, preference_metrics, slice_metrics
+
+    scores = PairScores([-1.0] * 4, [-2.0] * 4, [-1.0] * 4, [-2.0] * 4, [3, 3, 1, 1], [1, 1, 3, 3])
+    m = preference_metrics(scores, beta=0.1, clusters=["p", "p", "q", "q"])
+    for name in ("preference_accuracy", "preference_accuracy_per_token"):
+        assert (m[name], m[f"{name}_ci_low"], m[f"{name}_ci_high"], m[f"{name}_n"]) == (0.5, 0.5, 0.5, 4.0)
+    # length baseline: prompt p's chosen is longer (2 wins), q's shorter (2 losses). Resampling the 2 prompts:
+    # pp -> 1, pq/qp -> 0.5, qq -> 0, so the 95% interval is [0, 1]; by pairs it would be narrower
+    assert m["length_baseline_accuracy"] == 0.5
+    assert (m["length_baseline_accuracy_ci_low"], m["length_baseline_accuracy_ci_high"]) == (0.0, 1.0)
+    assert m["logratio_abs_per_token"] == 0.0
+    sliced = slice_metrics(scores, {"dialect": ["msa", "msa", "egy", "egy"]})
+    assert sliced["slice/dialect/msa/preference_accuracy_ci_low"] == 0.5
+    assert sliced["slice/dialect/msa/preference_accuracy_n"] == 2.0
+
+
+def test_logratio_abs_per_token_measures_how_far_the_policy_moved():
+    from arabic_pref.metrics import preference_metrics
+
+    m = preference_metrics(_scores(), beta=0.1)
+    # |per-token log-ratios|: chosen 0.5, 0, 1; rejected 1, 1, 1 -> mean 4.5 / 6
+    assert m["logratio_abs_per_token"] == pytest.approx(4.5 / 6)
+    assert m["preference_accuracy_ci_low"] <= m["preference_accuracy"] <= m["preference_accuracy_ci_high"]

@@ -67,11 +67,12 @@ def test_four_trial_sweep_nests_four_child_runs_under_one_parent(tmp_path):
     artifacts = {a.path for a in MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").list_artifacts(parent.info.run_id)}
     assert {"trials.csv", "optimization_history.png", "param_importances.png", "objective_vs_beta.png"} <= artifacts
     assert parent.data.metrics["trials_complete"] == 4 and "best_params" in parent.data.tags
-    # selected on validation, reported on the held-out test split; trials themselves do not log test scores
-    assert 0 <= parent.data.metrics["best_test/preference_accuracy"] <= 1
-    assert "best_test/preference_accuracy_per_token" in parent.data.metrics
+    # selected on validation, then scored on the held-out test split; trials themselves never score it
+    assert 0 <= parent.data.metrics["selected_test/preference_accuracy"] <= 1
+    assert "selected_test/preference_accuracy_ci_low" in parent.data.metrics
     assert not any(k.startswith("test/") for c in children for k in c.data.metrics)
-    assert "test split   preference_accuracy" in result.stdout
+    assert not any("test" in k for t in study.trials for k in t.user_attrs)
+    assert "test split   #" in result.stdout and "within noise of the best" in result.stdout
     assert "best trial   #" in result.stdout and "mlflow ui --backend-store-uri" in result.stdout
     # every trial reported an intermediate objective (what pruning needs)
     assert all(t.intermediate_values for t in study.trials)

@@ -8,7 +8,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from arabic_pref.config import ConfigError
 from arabic_pref.sweep.space import Interval, SearchSpace, parse_dimension, to_overrides
-from arabic_pref.sweep.study import ERROR_ATTR, TIE_BREAK_ATTR, best_trial, finished_trials
+from arabic_pref.sweep.study import ERROR_ATTR, best_trial, finished_trials
 
 CONDITIONAL = {
     "beta": {
@@ -101,7 +101,7 @@ def test_finished_counting_and_tie_break():
     study = optuna.create_study(direction="maximize")
     for value, margin in ((0.75, 0.1), (0.75, 0.4), (0.5, 0.9)):
         trial = study.ask()
-        trial.set_user_attr(TIE_BREAK_ATTR, margin)
+        trial.set_user_attr("eval_logratio_margin_per_token", margin)  # how far it moved: no longer a tie-break
         study.tell(trial, value)
     pruned = study.ask()
     study.tell(pruned, state=optuna.trial.TrialState.PRUNED)
@@ -111,7 +111,7 @@ def test_finished_counting_and_tie_break():
     interrupted = study.ask()
     study.tell(interrupted, state=optuna.trial.TrialState.FAIL)  # no error attribute: a dead process
     assert len(finished_trials(study)) == 5
-    assert best_trial(study).number == 1  # same accuracy, larger per-token log-ratio margin
+    assert best_trial(study).number == 0  # same accuracy: the earlier trial, whatever its margin
     assert not math.isnan(best_trial(study).value)
 
 

@@ -6,6 +6,11 @@ Optuna storage is at hand, Optuna's own states and values win (they are what the
 that never got a run still shows up. Pruned and failed trials stay in the table with their state; the table is
 sorted by objective with trials that have none last. Numbers are what ran: the learning rate after the
 spec's cap, the step count the run reached, the wall time between the run's start and end.
+
+Every objective comes with its 95% interval and pair count (`ci_low`, `ci_high`, `pairs`, logged by the run), and
+each row with its paired difference to the best row on the same validation pairs (`vs_best` with a paired-bootstrap
+interval, from the runs' `pair_scores/validation.json`); `within_noise` marks rows whose difference interval
+contains 0: the data cannot tell them from the best.
 """
 
 from __future__ import annotations
@@ -26,6 +31,13 @@ COLUMNS = [
     "beta",
     "learning_rate",
     "objective",
+    "ci_low",
+    "ci_high",
+    "pairs",
+    "vs_best",
+    "vs_best_low",
+    "vs_best_high",
+    "within_noise",
     "accuracy_len_norm",
     "steps",
     "wall_s",
@@ -155,6 +167,9 @@ def run_row(client: Any, run: Any, objective: str) -> dict[str, Any]:
         "beta": _float(params.get("beta")),
         "learning_rate": lr,
         "objective": metrics.get(objective, math.nan),
+        "ci_low": metrics.get(f"{objective}_ci_low", math.nan),
+        "ci_high": metrics.get(f"{objective}_ci_high", math.nan),
+        "pairs": metrics.get(f"{objective}_n", math.nan),
         "accuracy_len_norm": _len_norm_accuracy(metrics),
         "steps": _steps(client, run.info.run_id),
         "wall_s": (end - start) / 1000 if start and end else math.nan,
@@ -201,7 +216,7 @@ def leaderboard(
     sign = -1.0 if direction == "maximize" else 1.0
     table["_key"] = table["objective"].map(lambda v: sign * v if not math.isnan(v) else math.inf)
     table = table.sort_values(["_key", "trial"], na_position="last", kind="stable").drop(columns="_key")
-    table = table.reset_index(drop=True)
+    table = _with_paired(table.reset_index(drop=True), client, objective)
     table.attrs.update(
         source=source,
         tracking_uri=uri,
@@ -243,12 +258,53 @@ def _with_optuna(rows: list[dict[str, Any]], storage: str | None, study_name: st
     return rows
 
 
+def _with_paired(table: Any, client: Any, objective: str) -> Any:
+    """`vs_best` (and its paired 95% interval, `within_noise`) of each row against the first (best) row."""
+    from functools import partial
+
+    from arabic_pref.pair_records import load_pair_table, per_pair_values
+    from arabic_pref.sweep.selection import paired_to_best
+
+    scored = [i for i, row in table.iterrows() if isinstance(row["run_id"], str) and not _missing(row["objective"])]
+    if not scored:
+        return table
+    table["within_noise"] = table["within_noise"].astype(object)  # True/False, None where unknown
+    tables = {i: load_pair_table(client, table.at[i, "run_id"]) for i in scored}
+    paired = paired_to_best(tables, partial(per_pair_values, objective=objective), scored[0])
+    for i, p in paired.items():
+        if p is not None:
+            table.loc[i, ["vs_best", "vs_best_low", "vs_best_high"]] = [p.difference, p.low, p.high]
+            table.at[i, "within_noise"] = p.within_noise
+    return table
+
+
+def _interval(row: Any) -> str:
+    return "-" if _missing(row.ci_low) else f"[{row.ci_low:.3f},{row.ci_high:.3f}]"
+
+
+def _vs_best(row: Any, first: bool) -> str:
+    """'best', '-0.031[-0.094,0.000]~' (~ within noise), or '-' when the runs have no per-pair scores."""
+    if _missing(row.vs_best):
+        return "-"
+    if first:
+        return "best"
+    mark = "~" if row.within_noise is True else ""
+    return f"{row.vs_best:+.3f}[{row.vs_best_low:+.3f},{row.vs_best_high:+.3f}]{mark}"
+
+
+NOISE_NOTE = (
+    "ci95: 95% bootstrap interval over prompts; vs_best: paired difference to the best on the same pairs "
+    "[95% interval]; ~ = within noise of the best (the interval contains 0)"
+)
+
+
 def format_table(table: Any) -> str:
     """The leaderboard as terminal text: a header line, then one aligned row per trial or run."""
     objective = table.attrs.get("objective", "objective")
-    headers = ["trial", "state", "loss", "beta", "lr", objective, "acc_len_norm", "steps", "wall_s", "run"]
+    headers = ["trial", "state", "loss", "beta", "lr", objective, "ci95", "n", "vs_best", "acc_len_norm", "steps"]
+    headers += ["wall_s", "run"]
     lines = [[str(h) for h in headers]]
-    for row in table.itertuples(index=False):
+    for i, row in enumerate(table.itertuples(index=False)):
         lines.append(
             [
                 "" if row.trial is None or _isnan(row.trial) else f"{int(row.trial)}",
@@ -257,6 +313,9 @@ def format_table(table: Any) -> str:
                 _num(row.beta, "{:.4g}"),
                 _num(row.learning_rate, "{:.2e}"),
                 _num(row.objective, "{:.4f}"),
+                _interval(row),
+                _num(row.pairs, "{:.0f}"),
+                _vs_best(row, i == 0),
                 _num(row.accuracy_len_norm, "{:.4f}"),
                 "" if row.steps is None or _isnan(row.steps) else str(int(row.steps)),
                 _num(row.wall_s, "{:.1f}"),
@@ -266,11 +325,15 @@ def format_table(table: Any) -> str:
     widths = [max(len(line[i]) for line in lines) for i in range(len(headers))]
     text = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines]
     title = f"{table.attrs.get('source', '')}: {len(table)} rows, sorted by {objective}"
-    return "\n".join([title, *text])
+    return "\n".join([title, *text, NOISE_NOTE])
 
 
 def _isnan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or _isnan(value)
 
 
 def _num(value: Any, fmt: str) -> str:

@@ -57,10 +57,15 @@ def score_eval_set(dpo_trainer: Any, eval_set: EvalSet) -> dict[str, float]:
     from datasets import Dataset
 
     from arabic_pref.metrics import preference_metrics
+    from arabic_pref.pair_records import log_pair_table, pair_table
 
+    rows = [{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in eval_set.pairs]
     if eval_set.prepared is None:
-        rows = [{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in eval_set.pairs]
         eval_set.prepared = dpo_trainer._prepare_eval(Dataset.from_list(rows))
     scores = dpo_trainer.score_pairs(eval_set.prepared)
-    metrics = preference_metrics(scores, dpo_trainer.config.beta) | {"pairs": float(len(scores))}
+    prompts = [r["prompt"] for r in rows] if len(rows) == len(scores) else None
+    metrics = preference_metrics(scores, dpo_trainer.config.beta, prompts) | {"pairs": float(len(scores))}
+    if prompts is not None and dpo_trainer.config.report_to == "mlflow":
+        keys = [(r["prompt"], r["chosen"], r["rejected"]) for r in rows]
+        log_pair_table(f"eval_set_{eval_set.name}", pair_table(scores, prompts, keys))
     return {eval_set.prefix + k: v for k, v in metrics.items()}

@@ -23,7 +23,6 @@ from arabic_pref.sweep.objectives import parse_objectives
 from arabic_pref.sweep.space import SearchSpace, to_overrides
 from arabic_pref.sweep.study import (
     ERROR_ATTR,
-    TEST_METRICS_ATTR,
     Heartbeat,
     best_trial,
     fail_interrupted,
@@ -78,6 +77,7 @@ class SweepDriver:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # experimental, stable in use
             if not self.study.metric_names:  # optuna-dashboard and trials.csv name the objective(s)
                 self.study.set_metric_names([m for m, _ in self.objectives])
+        self.conclusion = None  # what the finished sweep concludes (arabic_pref.sweep.conclusion)
         self.tracking_uri = tracking.resolve_tracking_uri(tracking_uri)
         self.experiment_name = experiment_name
         self.description = {
@@ -133,12 +133,17 @@ class SweepDriver:
                     len(failed_trials(study)),
                     s.max_failures,
                 )
+            if not self.multi:  # selection, the paired comparison and the sealed test split
+                from arabic_pref.sweep.conclusion import conclude
+
+                rule = s.get("selection", "best") or "best"
+                self.conclusion = conclude(study, self.objectives[0][0], rule, self.tracking_uri)
             status = "FINISHED"
         except KeyboardInterrupt:
             status = "KILLED"
             raise
         finally:
-            report.finalize_parent_run(self.tracking_uri, parent, study, status)
+            report.finalize_parent_run(self.tracking_uri, parent, study, status, self.conclusion)
         self._print_best(parent)
         return results
 
@@ -188,19 +193,16 @@ class SweepDriver:
         if best is None:
             lines.append("  no trial completed")
         else:
+            from arabic_pref.sweep.conclusion import summary_lines
+            from arabic_pref.sweep.selection import interval_text
             from arabic_pref.sweep.study import best_params
 
             lines += [
-                f"  best trial   #{best.number}  {self.objectives[0][0]} = {best.value:.4f}",
+                f"  best trial   #{best.number}  {self.objectives[0][0]} = {best.value:.4f}{interval_text(best)}",
                 f"  params       {json.dumps(best_params(best), ensure_ascii=False)}",
                 f"  MLflow run   {best.user_attrs.get('mlflow_run_id')} (parent {parent_run_id})",
                 f"  output       {best.user_attrs.get('output_dir')}",
             ]
-            test = best.user_attrs.get(TEST_METRICS_ATTR, {})
-            if test:
-                lines.append(
-                    f"  test split   preference_accuracy {test['test/preference_accuracy']:.4f}, per token "
-                    f"{test['test/preference_accuracy_per_token']:.4f} (held out: not used to select)"
-                )
+            lines += summary_lines(self.conclusion) if self.conclusion is not None else []
         lines.append(f"  open the UI  {tracking.ui_command(self.tracking_uri)}")
         print("\n".join(lines), flush=True)

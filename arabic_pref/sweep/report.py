@@ -14,7 +14,7 @@ from typing import Any
 
 from arabic_pref import tracking
 from arabic_pref.plots import objective_scatter
-from arabic_pref.sweep.study import TEST_METRICS_ATTR, best_params, best_trial
+from arabic_pref.sweep.study import best_params, best_trial
 from arabic_pref.sweep.trial import PARENT_RUN_ATTR
 
 
@@ -59,7 +59,7 @@ def fail_child_runs(uri: str, experiment_name: str, study_name: str, trial_numbe
             client.set_terminated(run.info.run_id, status="FAILED")
 
 
-def finalize_parent_run(uri: str, run_id: str, study: Any, status: str = "FINISHED") -> None:
+def finalize_parent_run(uri: str, run_id: str, study: Any, status: str = "FINISHED", conclusion: Any = None) -> None:
     from optuna.trial import TrialState
 
     client = tracking.client(uri)
@@ -73,14 +73,15 @@ def finalize_parent_run(uri: str, run_id: str, study: Any, status: str = "FINISH
     best = best_trial(study)
     if best is not None:
         client.log_metric(run_id, "best_value", best.value)
-        # the best trial on the test split it was not selected on: the number to quote
-        for name, value in best.user_attrs.get(TEST_METRICS_ATTR, {}).items():
-            client.log_metric(run_id, f"best_{name}", value)
         client.set_tag(run_id, "best_trial_number", str(best.number))
         client.set_tag(run_id, "best_params", json.dumps(best_params(best), ensure_ascii=False))
         for key in ("mlflow_run_id", "output_dir"):
             if key in best.user_attrs:
                 client.set_tag(run_id, f"best_{key}", str(best.user_attrs[key]))
+    if conclusion is not None:  # the selected trial(s) on the test split they were not selected on: to quote
+        from arabic_pref.sweep.conclusion import log_conclusion
+
+        log_conclusion(client, run_id, conclusion)
     with tempfile.TemporaryDirectory() as folder:
         for path in write_artifacts(study, Path(folder)):
             client.log_artifact(run_id, str(path))

@@ -16,6 +16,14 @@ importance evaluator keeps it), and we map u into the range of the chosen loss, 
 tagged log. The name `beta` means the beta the trial trains with everywhere users look: it is also an Optuna
 param (a one-point distribution, so samplers and importances leave it alone and optuna-dashboard and
 `trials.csv` show the real value) and a user attribute.
+
+`lr_factor` searches the learning rate relative to the run group's own (`conf/run/<model>.yaml`): the trial trains
+at learning_rate = lr_factor x the composed learning_rate, recorded like `beta` (a one-point param and a user
+attribute). So one sweep file brackets 5e-3 for the tiny model and 5e-7 for qwen2.5-7b alike. The spec's 5e-7 cap
+applies as the composed config says: a sweep file that sets `learning_rate_override: true` lets a factor above 1
+lift a capped group (qwen2.5-7b) above 5e-7, on purpose, so the search brackets the group's value on both sides;
+with `learning_rate_override: false`, a factor range whose top would cross the cap is refused (training would
+flatten it to 5e-7).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
 
+from arabic_pref.config_checks import SPEC_LR_CAP
 from arabic_pref.errors import ConfigError
 
 
@@ -85,6 +94,7 @@ def parse_interval(name: str, expression: str) -> Interval:
 
 
 UNIT_SUFFIX = "_unit"
+LR_FACTOR = "lr_factor"
 
 
 def unit_name(name: str) -> str:
@@ -103,6 +113,7 @@ class SearchSpace:
     """Plain and conditional parameters; `suggest(trial)` returns the Hydra overrides of one trial."""
 
     def __init__(self, params: dict[str, str] | None, conditional_params: dict[str, Any] | None = None):
+        self.base_learning_rate: float | None = None  # the composed learning rate lr_factor multiplies
         self.dimensions = {name: parse_dimension(name, expr) for name, expr in (params or {}).items()}
         self.conditionals = []
         for name, spec in (conditional_params or {}).items():
@@ -129,7 +140,21 @@ class SearchSpace:
             trial.suggest_float(cond.name, value, value)  # the real value, recorded as a param under its own name
             trial.set_user_attr(cond.name, value)
             values[cond.name] = value
+        if LR_FACTOR in values:
+            if self.base_learning_rate is None:
+                raise ConfigError("hydra.sweeper.params.lr_factor", "needs the composed learning_rate (check_against)")
+            lr = values.pop(LR_FACTOR) * self.base_learning_rate
+            trial.suggest_float("learning_rate", lr, lr)  # the learning rate that trains, under its own name
+            trial.set_user_attr("learning_rate", lr)
+            values["learning_rate"] = lr
         return values
+
+    def learning_rate_range(self) -> tuple[float, float] | None:
+        """(lowest, highest) learning rate an `lr_factor` search trains with, once the base is known."""
+        dist = self.dimensions.get(LR_FACTOR)
+        if dist is None or self.base_learning_rate is None:
+            return None
+        return dist.low * self.base_learning_rate, dist.high * self.base_learning_rate
 
     def names(self) -> set[str]:
         return set(self.dimensions) | {cond.name for cond in self.conditionals}
@@ -142,6 +167,19 @@ class SearchSpace:
         """
         searched = self.names()
         capped = not job_config.get("learning_rate_override", False) and "learning_rate_override" not in searched
+        if LR_FACTOR in searched:
+            if "learning_rate" in searched:
+                raise ConfigError("hydra.sweeper.params", "search learning_rate or lr_factor, not both")
+            self.base_learning_rate = float(job_config.learning_rate)
+            low, high = self.learning_rate_range()
+            if capped and high > SPEC_LR_CAP * (1 + 1e-9):
+                raise ConfigError(
+                    "hydra.sweeper.params.lr_factor",
+                    f"with learning_rate_override=false every rate above the spec's {SPEC_LR_CAP:g} cap trains at "
+                    f"{SPEC_LR_CAP:g}, but lr_factor reaches {high:g} ({job_config.learning_rate:g} x "
+                    f"{high / job_config.learning_rate:g}); lower its top to {SPEC_LR_CAP / job_config.learning_rate:g}"
+                    " or set learning_rate_override: true",
+                )
         if "learning_rate" in searched and capped:
             raise ConfigError(
                 "learning_rate_override",
@@ -151,6 +189,9 @@ class SearchSpace:
 
     def describe(self) -> dict[str, str]:
         out = {name: repr(dist) for name, dist in self.dimensions.items()}
+        lr_range = self.learning_rate_range()
+        if lr_range is not None:
+            out["learning_rate"] = f"lr_factor x {self.base_learning_rate:g} = [{lr_range[0]:g}, {lr_range[1]:g}]"
         for cond in self.conditionals:
             out[cond.name] = f"given {cond.given}: " + ", ".join(
                 f"{k}=[{r.low}, {r.high}{', log' if r.log else ''}]" for k, r in cond.ranges.items()

@@ -9,8 +9,8 @@ Rules (documented in docs/sweeps.md):
 - A trial is told to the study as soon as it ends, by its own job when it can (arabic_pref.sweep.trial), else by
   the driver; a trial found already finished (told by its job, or failed as stale by another worker while it ran)
   is an outcome to record, never an error (`tell_outcome`).
-- Best trial: the best objective; ties go to the larger per-token log-ratio margin on validation (comparable across
-  loss types and betas, unlike the beta-scaled summed reward margin), then the earlier trial.
+- Best trial: the best objective; ties go to the earlier trial (arabic_pref.sweep.selection, which also holds the
+  noise-aware `selection: one_se` rule).
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ from optuna.trial import FrozenTrial, TrialState
 from arabic_pref.sweep.space import unit_name
 
 ERROR_ATTR = "error"
-TIE_BREAK_ATTR = "eval_logratio_margin_per_token"
-TEST_METRICS_ATTR = "test_metrics"  # the trial's scores on the data's test split (see DPOTrainer.test_metrics)
 
 
 def resolve_storage(url: str | None) -> str:
@@ -145,13 +143,10 @@ def _finite(value: Any) -> bool:
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
-    if len(study.directions) > 1:  # multi-objective: no single best, see arabic_pref.sweep.pareto
-        return None
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
-    if not complete:
-        return None
-    sign = 1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
-    return max(complete, key=lambda t: (sign * t.value, t.user_attrs.get(TIE_BREAK_ATTR, float("-inf")), -t.number))
+    """The best objective, ties to the earlier trial; None for a multi-objective study (see selection.py)."""
+    from arabic_pref.sweep.selection import best_by_value
+
+    return best_by_value(study)
 
 
 def best_params(trial: FrozenTrial) -> dict[str, Any]:

@@ -15,11 +15,9 @@ from typing import Any
 from transformers import TrainerCallback
 
 from arabic_pref import tracking
-from arabic_pref.sweep.study import TEST_METRICS_ATTR, TIE_BREAK_ATTR
+from arabic_pref.sweep.selection import CI_ATTR, KL_ATTR, MOVED_ATTR, SE_ATTR, se_from_interval
 
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
-# The tie-break between trials of equal objective: comparable across loss types and betas (see metrics.py).
-TIE_BREAK_METRIC = "logratio_margin_per_token"
 
 
 @dataclass
@@ -30,6 +28,11 @@ class TrialContext:
     objective: str | list[str]  # several metrics: a multi-objective study (no reports, no pruning)
     pruner: Any
     n_jobs: int = 1
+    prune_from_evaluation: int = 2  # evaluations before this one report but never prune
+
+    def may_prune(self, evaluation: int) -> bool:
+        """Pruning starts at the `prune_from_evaluation`-th evaluation (1-based), whatever eval_steps is."""
+        return evaluation >= self.prune_from_evaluation
 
     @property
     def objective_names(self) -> tuple[str, ...]:
@@ -83,6 +86,7 @@ def context_from_hydra(trial_id: int | None) -> TrialContext | None:
         objective=objective if isinstance(objective, str) else objective[0] if single else objective,
         pruner=instantiate(sweeper.pruner) if sweeper.get("pruner") and single else None,
         n_jobs=int(launcher.get("n_jobs", 1) or 1),
+        prune_from_evaluation=int(sweeper.get("prune_from_evaluation", 2) or 1),
     )
 
 
@@ -112,6 +116,7 @@ class TrialCallback(TrainerCallback):
         self.study, self.trial = context.load()
         self.run_id: str | None = None
         self.tracking_uri: str | None = None
+        self.evaluations = 0  # evaluations reported so far: the pruning warm-up counts these, not steps
 
     def on_init_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         import mlflow
@@ -131,18 +136,18 @@ class TrialCallback(TrainerCallback):
             return
         try:
             self.trial.report(value, state.global_step)
-            if f"eval_{TIE_BREAK_METRIC}" in metrics:
-                self.trial.set_user_attr(TIE_BREAK_ATTR, metrics[f"eval_{TIE_BREAK_METRIC}"])
         except optuna.exceptions.UpdateFinishedTrialError:
             # another worker failed this trial as stale while it ran: training on could no longer be told
             raise TrialTakenOver(
                 f"trial {self.trial.number} was marked FAIL by another worker (heartbeats late); stopped"
             ) from None
-        if self.trial.should_prune():
+        self.evaluations += 1
+        if self.context.may_prune(self.evaluations) and self.trial.should_prune():
             raise optuna.TrialPruned(f"trial {self.trial.number} pruned at step {state.global_step} ({value:.4f})")
 
     def record(self, summary: dict[str, Any], config: Any) -> None:
-        """What the sweep report and the best-trial line need, stored on the trial (before it is told)."""
+        """What the sweep report and its selection rules need, stored on the trial (validation only: a trial
+        never scores the test split, see arabic_pref.sweep.sealed_test)."""
         import contextlib
 
         import optuna
@@ -153,13 +158,18 @@ class TrialCallback(TrainerCallback):
 
     def _record(self, summary: dict[str, Any], config: Any) -> None:
         trial = self.trial
-        trial.set_user_attr(TIE_BREAK_ATTR, summary[TIE_BREAK_METRIC])
         trial.set_user_attr("mlflow_run_id", summary["mlflow_run_id"])
         trial.set_user_attr("output_dir", summary["output_dir"])
         trial.set_user_attr("config_beta", config.beta)
         trial.set_user_attr("loss_type", config.loss_type)
-        if summary.get("test_metrics"):  # held out: reported for the best trial only, never used to select
-            trial.set_user_attr(TEST_METRICS_ATTR, summary["test_metrics"])
+        objective = self.context.objective_names[0]
+        if f"{objective}_ci_low" in summary:  # the one-SE rule's standard error
+            low, high = summary[f"{objective}_ci_low"], summary[f"{objective}_ci_high"]
+            trial.set_user_attr(CI_ATTR, [low, high])
+            trial.set_user_attr(SE_ATTR, se_from_interval(low, high))
+        for name in (MOVED_ATTR, KL_ATTR):  # the one-SE rule's measures of drift
+            if summary.get(name) is not None:
+                trial.set_user_attr(name, summary[name])
 
     def finish(self, kind: str, value: Any) -> str:
         """Tell the study how this trial ended, then tag its MLflow run: the trial is recorded the moment it ends,

@@ -210,7 +210,7 @@ class DPOTrainer(PreferenceEvaluation, BaseTrainer):
 
     def _score_step_zero(self, tracked: bool) -> dict[str, float]:
         """Preference accuracy before any update: the point every later number is compared with."""
-        start = self.preference_metrics()
+        start = self.preference_metrics(split="validation_step0")
         if tracked:
             tracking.log_metrics(start, step=0)
         self.logger.info(
@@ -229,9 +229,13 @@ class DPOTrainer(PreferenceEvaluation, BaseTrainer):
         return result
 
     def _score_test_split(self, tracked: bool, step: int) -> dict[str, float]:
-        """The held-out test split, scored once; a sweep trial keeps it out of view (the sweep reports its best)."""
+        """The held-out test split, scored once. A sweep trial does not score it at all: the sweep scores the test
+        split of the trial(s) it selects, when it ends (arabic_pref.sweep.sealed_test), so no trial's test number
+        can be seen, or used, while trials are compared."""
+        if self.config.sweep_trial_id is not None:
+            return {}
         test = self.test_metrics()
-        if tracked and test and self.config.sweep_trial_id is None:
+        if tracked and test:
             tracking.log_metrics(test, step=step)
         return test
 

@@ -103,14 +103,44 @@ def dpo_arguments(config: DPOConfig) -> dict[str, Any]:
     }
 
 
+# trl.DPOConfig fields (TRL 1.16, read in trl/trainer/dpo_trainer.py) that change what the log-probs mean, or which
+# reference they are measured against, so that our per-pair metrics (summed policy log-prob minus summed reference
+# log-prob, ties 1/2) would no longer describe what TRL trains:
+# - ld_alpha: LD-DPO down-weights tokens past the shorter answer's length in TRL's log-probs (and, with precomputed
+#   reference log-probs, only on the reference side: ours stay plain sums);
+# - use_weighting: WPO weights each pair by the policy's length-normalised probabilities;
+# - f_divergence_type, f_alpha_divergence_coef: the implicit reward is no longer beta * log-ratio;
+# - sync_ref_model, ref_model_mixup_alpha, ref_model_sync_steps: TR-DPO moves the reference during training, so
+#   the log-ratios of different steps are against different references (and cached ones go stale).
+# A value equal to TRL's default changes nothing and passes.
+LOGPROB_CHANGING_FIELDS = (
+    "ld_alpha",
+    "use_weighting",
+    "f_divergence_type",
+    "f_alpha_divergence_coef",
+    "sync_ref_model",
+    "ref_model_mixup_alpha",
+    "ref_model_sync_steps",
+)
+
+
 def check_pass_through(config: DPOConfig) -> None:
-    """Every `training_args` key must be a trl.DPOConfig field, and must not shadow a value derived here."""
+    """Every `training_args` key must be a trl.DPOConfig field, must not shadow a value derived here, and must not
+    change what the log-probs our metrics read mean (LOGPROB_CHANGING_FIELDS)."""
     from trl import DPOConfig as TRLDPOConfig
 
-    known = {f.name for f in dataclasses.fields(TRLDPOConfig)}
-    unknown = sorted(set(config.training_args) - known)
+    fields = {f.name: f for f in dataclasses.fields(TRLDPOConfig)}
+    unknown = sorted(set(config.training_args) - set(fields))
     if unknown:
         raise ConfigError("training_args", f"{', '.join(unknown)} not fields of trl.DPOConfig")
+    for name in LOGPROB_CHANGING_FIELDS:
+        if name in config.training_args and config.training_args[name] != fields[name].default:
+            raise ConfigError(
+                f"training_args.{name}",
+                f"{name}={config.training_args[name]!r} changes what the log-probs mean (TRL default "
+                f"{fields[name].default!r}); our preference metrics (summed log pi - log pi_ref per pair, ties 1/2) "
+                "would then not describe what trains, so it is refused",
+            )
     derived = sorted(set(config.training_args) & (set(dpo_arguments(config)) | {"learning_rate", "output_dir"}))
     if derived:
         raise ConfigError("training_args", f"{', '.join(derived)} are set from top-level fields; set those instead")

@@ -42,6 +42,12 @@ class ArabicPrefOptunaSweeperConf:
     # multi-objective (Pareto) study; never raw DPO loss (scales differ per loss)
     objective: Any = "preference_accuracy"
     max_failures: int = 3  # trials that raised, after which the sweep stops
+    # best: the best objective (ties: earlier trial); one_se: the least-drift trial within one standard error of
+    # the best (arabic_pref.sweep.selection). Both are reported; this picks which is "selected"
+    selection: str = "best"
+    # the first evaluation at which the pruner may stop a trial (counted by the trial, so eval_steps cannot move it);
+    # 2: never on a single evaluation of a few dozen pairs
+    prune_from_evaluation: int = 2
     heartbeat_interval: int = 10
     grace_period: int = 30
     # > 0: a trial whose worker died is run again, up to this many times (Optuna's RetryHeartbeatStaleTrialCallback)
@@ -97,6 +103,7 @@ class ArabicPrefOptunaSweeper(Sweeper):
         except ConfigError as e:  # the sweep's own validation: one line and exit code 2, as for a single run
             print(f"error: {e}", file=sys.stderr, flush=True)
             sys.exit(2)
+        _print_resolution(self.config)
         return driver.run(lambda batch, numbers: self._launch(batch, numbers, arguments), report)
 
     def _launch(
@@ -130,6 +137,16 @@ class ArabicPrefOptunaSweeper(Sweeper):
         raw = OmegaConf.to_container(self.config.hydra.sweep, resolve=False).get("subdir", "${hydra.job.num}")
         subdir = str(raw).replace("${hydra.job.num}", str(trial_number))
         return f"hydra.sweep.subdir={subdir}"
+
+
+def _print_resolution(config: DictConfig) -> None:
+    """One line before any trial: how small an accuracy difference this validation set can resolve."""
+    from arabic_pref.sweep.conclusion import resolution_line, validation_pairs
+
+    try:
+        print(resolution_line(validation_pairs(config)), flush=True)
+    except Exception as e:  # the trials report a data problem properly; this line is advice
+        log.info("validation size unknown before the trials (%s)", e)
 
 
 def _eval_set_names(config: DictConfig) -> "list[str]":
