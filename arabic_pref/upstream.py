@@ -88,6 +88,11 @@ def optuna_trial_id(trial: Any) -> int:
     return trial._trial_id
 
 
+def stored_trial(study: Any, trial: Any) -> Any:
+    """`Study._storage.get_trial`: the trial as the storage holds it now (another worker may have finished it)."""
+    return study._storage.get_trial(optuna_trial_id(trial))
+
+
 # --- transformers: moving a collated batch to the trainer's device (arabic_pref.training.scoring) ---
 def prepare_inputs(trainer: Any, batch: dict) -> dict:
     """`Trainer._prepare_inputs`: the device placement (and DeepSpeed/FSDP dtype handling) TRL's loss sees."""

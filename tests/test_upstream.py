@@ -108,3 +108,15 @@ def test_optuna_trial_id_is_what_storage_methods_take():
     trial = study.ask()
     trial_id = upstream.optuna_trial_id(trial)
     assert study._storage.get_trial_number_from_id(trial_id) == trial.number
+
+
+def test_stored_trial_reads_what_another_worker_wrote():
+    import optuna
+    from optuna.trial import TrialState
+
+    storage = optuna.storages.RDBStorage("sqlite:///:memory:")
+    study = optuna.create_study(storage=storage, study_name="s")
+    trial = study.ask()
+    other = optuna.load_study(study_name="s", storage=storage)  # another worker on the same storage
+    other.tell(trial.number, state=TrialState.FAIL)
+    assert upstream.stored_trial(study, trial).state == TrialState.FAIL

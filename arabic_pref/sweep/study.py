@@ -113,9 +113,9 @@ def tell_outcome(study: optuna.Study, trial: Any, kind: str, value: Any, n_objec
     second), or another worker failed it as stale while it ran (missed heartbeats). Telling it again raised
     "Cannot tell a FAIL trial" and killed the driver, taking the rest of the sweep with it.
     """
-    from arabic_pref.upstream import optuna_trial_id
+    from arabic_pref.upstream import stored_trial
 
-    current = study._storage.get_trial(optuna_trial_id(trial)).state
+    current = stored_trial(study, trial).state
     if current.is_finished():
         return current
     values = list(value) if isinstance(value, tuple | list) else [value]
@@ -132,7 +132,7 @@ def tell_outcome(study: optuna.Study, trial: Any, kind: str, value: Any, n_objec
         return TrialState.FAIL
     except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
         # finished by another worker between our read and our write: its verdict stands
-        state = study._storage.get_trial(optuna_trial_id(trial)).state
+        state = stored_trial(study, trial).state
         if not state.is_finished():
             raise
         return state

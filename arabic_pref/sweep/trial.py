@@ -177,12 +177,12 @@ class TrialCallback(TrainerCallback):
         from optuna.trial import TrialState
 
         from arabic_pref.sweep.study import ERROR_ATTR, tell_outcome
-        from arabic_pref.upstream import optuna_trial_id
+        from arabic_pref.upstream import stored_trial
 
         state = tell_outcome(self.study, self.trial, kind, value, len(self.context.objective_names))
         note = None
         if state == TrialState.FAIL:  # with no error of its own: failed as stale by another worker while it ran
-            attrs = self.study._storage.get_trial(optuna_trial_id(self.trial)).user_attrs
+            attrs = stored_trial(self.study, self.trial).user_attrs
             note = None if ERROR_ATTR in attrs else "marked FAIL by another worker while running (heartbeats late)"
         self.mark_run(state.name, note=note)
         return state.name
