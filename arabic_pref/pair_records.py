@@ -76,6 +76,9 @@ def log_pair_table(split: str, table: dict[str, Any]) -> None:
 
 def load_pair_table(client: Any, run_id: str, split: str = "validation") -> dict[str, Any] | None:
     """A run's table read back from MLflow; None when the run has none."""
+    import os
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per run would flood the table
     try:
         with tempfile.TemporaryDirectory() as folder:
             local = client.download_artifacts(run_id, artifact_name(split), folder)
