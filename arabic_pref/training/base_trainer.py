@@ -67,6 +67,9 @@ class BaseTrainer:
 
     def resolve_model(self) -> str:
         if self.model_source is None:
+            from arabic_pref.models import check_device
+
+            check_device(self.config.ref_model_device)  # a device that is not there: before any model loads
             self.model_source = resolve_model_source(self.config.model_name)
         return self.model_source
 
