@@ -25,6 +25,7 @@ from arabic_pref.config_checks import (  # noqa: F401  (re-exported: the names u
     check_values,
     warn_outside_recommended,
 )
+from arabic_pref.secrets import register_from
 
 
 def _f(default: Any, help: str, **kw: Any) -> Any:
@@ -213,6 +214,7 @@ class DPOConfig:
         if self.evaluation_strategy is not None:
             self.eval_strategy = self.evaluation_strategy
         check_values(self)
+        register_from(self.to_dict())  # its tokens and URL passwords are masked wherever written (secrets.py)
         warn_outside_recommended(self)
         object.__setattr__(self, "_validated", self.to_dict())
 

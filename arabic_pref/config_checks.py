@@ -185,6 +185,18 @@ def check_values(c: Any) -> None:
     )
     _require(c.eval_max_new_tokens >= 1, "eval_max_new_tokens", f"must be >= 1, got {c.eval_max_new_tokens}")
     parse_eval_set_entries(c.eval_sets)
+    _require(
+        "hub_token" not in c.training_args,
+        "training_args",
+        "hub_token is not accepted (it would be saved with the run: training_args.bin, logs); log in once with "
+        "`huggingface-cli login` or set the environment variable HF_TOKEN",
+    )
+    _require(
+        str(c.training_args.get("hub_strategy", "every_save")) in ("every_save", "end"),
+        "training_args",
+        "hub_strategy checkpoint/all_checkpoints would upload optimizer state and training arguments; "
+        "arabic-pref pushes the model folder only: use every_save or end",
+    )
     clash = sorted(set(c.training_args) & {f.name for f in dataclasses.fields(c)})
     _require(not clash, "training_args", f"{', '.join(clash)} are top-level fields; set them directly")
 

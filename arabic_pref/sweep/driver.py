@@ -19,6 +19,7 @@ import optuna
 from optuna.trial import TrialState
 
 from arabic_pref import tracking
+from arabic_pref.secrets import mask_text
 from arabic_pref.sweep.coordination import WORKER_ATTR, WorkerSeeds, study_lock, worker_id
 from arabic_pref.sweep.objectives import parse_objectives
 from arabic_pref.sweep.space import SearchSpace, to_overrides
@@ -160,6 +161,7 @@ class SweepDriver:
             log.info("trial %d pruned", trial.number)
         else:
             message = f"{type(value).__name__}: {value}" if isinstance(value, BaseException) else f"bad value {value!r}"
+            message = mask_text(message)  # an error text quoting a URL or a token: stored in the study
             trial.set_user_attr(ERROR_ATTR, message[:1000])
             self.study.tell(trial, state=TrialState.FAIL)
             log.error("trial %d failed (%s); the sweep goes on", trial.number, message[:300])
@@ -174,7 +176,7 @@ class SweepDriver:
                 *pareto_summary_lines(self.study, parent_run_id),
                 f"  open the UI  {tracking.ui_command(self.tracking_uri)}",
             ]
-            print("\n".join(lines), flush=True)
+            print(mask_text("\n".join(lines)), flush=True)
             return
         best = best_trial(self.study)
         lines = [
@@ -199,7 +201,7 @@ class SweepDriver:
                     f"{test['test/preference_accuracy_per_token']:.4f} (held out: not used to select)"
                 )
         lines.append(f"  open the UI  {tracking.ui_command(self.tracking_uri)}")
-        print("\n".join(lines), flush=True)
+        print(mask_text("\n".join(lines)), flush=True)
 
 
 def _finite(value: Any) -> bool:
