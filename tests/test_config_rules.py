@@ -123,3 +123,14 @@ def test_cli_refuses_a_non_finite_beta_with_exit_2_before_loading(tmp_path: Path
     result = run_cli(["beta=inf", f"output_dir={tmp_path}/out"], cwd=tmp_path, timeout=120)
     assert result.returncode == 2, result.stderr
     assert "beta: must be a finite number" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_device_that_is_not_there_is_refused_before_loading():
+    import torch
+
+    from arabic_pref.models import check_device
+
+    check_device("cpu")
+    missing = f"cuda:{torch.cuda.device_count()}"  # one past the last GPU, on any machine
+    with pytest.raises(ConfigError, match=f"^ref_model_device: {missing} is not present"):
+        check_device(missing)

@@ -35,18 +35,26 @@ class HubRecorder:
 
         return RepoUrl(f"https://huggingface.co/{repo_id}")
 
-    def upload_folder(self, *, folder_path, allow_patterns=None, ignore_patterns=None, **kwargs):
+    def upload_folder(self, *, folder_path, allow_patterns=None, ignore_patterns=None, run_as_future=False, **kw):
+        from concurrent.futures import Future
+
         from huggingface_hub.utils import filter_repo_objects
 
         files = sorted(str(p.relative_to(folder_path)) for p in Path(folder_path).rglob("*") if p.is_file())
         self.uploads.append(
             list(filter_repo_objects(files, allow_patterns=allow_patterns, ignore_patterns=ignore_patterns))
         )
+        if run_as_future:  # what HfApi returns then: a job the Trainer waits on
+            done: Future = Future()
+            done.set_result(None)
+            return done
+        return None
 
 
 @pytest.fixture(scope="module")
 def pushed_run(tmp_path_factory):
     """One run with push_to_hub and a checkpoint at each step, its hub calls recorded; shared by the tests here."""
+    import huggingface_hub
     from huggingface_hub import HfApi
 
     folder = tmp_path_factory.mktemp("pushed")
@@ -56,6 +64,7 @@ def pushed_run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(HfApi, "create_repo", lambda self, *a, **k: hub.create_repo(*a, **k))
         mp.setattr(HfApi, "upload_folder", lambda self, **k: hub.upload_folder(**k))
+        mp.setattr(huggingface_hub, "upload_folder", hub.upload_folder)  # the module-level alias, if used
         overrides = [
             f"output_dir={out}",
             f"tracking_uri=sqlite:///{folder / 'mlflow.db'}",

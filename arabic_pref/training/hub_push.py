@@ -68,7 +68,9 @@ def push_saved_folder(trl_trainer: Any, folder: str | Path) -> Any:
         return None
     if trl_trainer.hub_model_id is None:
         trl_trainer.init_hf_repo()
-    trl_trainer._finish_current_push()  # a checkpoint push still in flight would race this commit
+    from arabic_pref.upstream import finish_current_push
+
+    finish_current_push(trl_trainer)  # a checkpoint push still in flight would race this commit
     return _api().upload_folder(
         repo_id=trl_trainer.hub_model_id,
         folder_path=str(folder),
