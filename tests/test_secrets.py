@@ -82,11 +82,12 @@ def _hits(folder: Path, secret: str) -> list[str]:
 
 @pytest.mark.slow
 def test_a_run_and_a_sweep_write_no_planted_secret_anywhere(tmp_path, postgres_server):
-    """Planted: a PostgreSQL password in the MLflow tracking URI and in the sweep's Optuna storage URL (the server
-    trusts local connections, so the password is accepted and ignored, as a real one would be used), passed as
-    ${oc.env:...} so Hydra resolves it before our code sees it; and HF_TOKEN exported, as a user logged in to the
-    hub has it. Searched: every file under the launch folder (outputs, .hydra/, train.log, mlflow_run.json,
-    metadata, model card, MLflow artifacts), the console output, and dumps of both databases."""
+    """Planted: a PostgreSQL password in the MLflow tracking URI, passed as ${oc.env:...} (Hydra resolves it before
+    our code sees it), and written literally into the sweep's Optuna storage URL, as many users do (the test
+    server trusts local connections, so the password is accepted as a real one would be); and HF_TOKEN exported,
+    as a user logged in to the hub has it. Searched: every file under the launch folder (outputs, .hydra/,
+    train.log, mlflow_run.json, metadata, model card, MLflow artifacts), the console output, and dumps of both
+    databases."""
     with_password = lambda url: url.replace("arabic_pref@", "arabic_pref:${oc.env:TEST_PGPASSWORD}@")  # noqa: E731
     mlflow_db, optuna_db = postgres_server.create_database("mlflow"), postgres_server.create_database("optuna")
     env = {"TEST_PGPASSWORD": PASSWORD, "HF_TOKEN": TOKEN, "HF_HUB_OFFLINE": "1"}
@@ -101,7 +102,7 @@ def test_a_run_and_a_sweep_write_no_planted_secret_anywhere(tmp_path, postgres_s
             "eval_steps=2",
             "hydra.sweeper.n_trials=2",
             "hydra.sweeper.pruner=null",
-            f"hydra.sweeper.storage={with_password(optuna_db)}",
+            f"hydra.sweeper.storage={optuna_db.replace('arabic_pref@', f'arabic_pref:{PASSWORD}@')}",
         ],
         cwd=tmp_path,
         env=env,
@@ -109,7 +110,7 @@ def test_a_run_and_a_sweep_write_no_planted_secret_anywhere(tmp_path, postgres_s
     )
     assert sweep.returncode == 0, sweep.stderr[-3000:]
     assert "***" in run.stdout  # the "what will run" lines show the store, its password masked
-    assert list(tmp_path.rglob(".hydra/config.yaml")) and list(tmp_path.rglob("multirun.yaml"))
+    assert len(list(tmp_path.rglob(".hydra/hydra.yaml"))) == 3  # the run's and each trial's
     for secret in (PASSWORD, TOKEN):
         assert _hits(tmp_path, secret) == []
         for output in (run.stdout, run.stderr, sweep.stdout, sweep.stderr):

@@ -49,32 +49,38 @@ def _resuming(config: Any, folder: Path) -> bool:
 
 
 def claim_output_dir(config: Any, *, clear: bool = True) -> None:
-    """Refuse (ConfigError) or, with overwrite_output_dir and `clear`, empty an output_dir holding another run."""
-    folder = Path(config.output_dir).expanduser()
-    if _resuming(config, folder):
-        return
-    entries = other_runs_entries(folder)
-    if not entries:
-        return
-    shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
-    if not config.overwrite_output_dir:
-        raise ConfigError(
-            KEY,
-            f"{folder} already holds another run's outputs ({shown}); choose a new folder, continue that run with "
-            "resume=true, or set overwrite_output_dir=true to clear it first",
-        )
-    if not any(fnmatch.fnmatch(e, m) for e in entries for m in RUN_MARKERS):
-        raise ConfigError(
-            KEY,
-            f"{folder} is not empty ({shown}) and holds no run outputs; overwrite_output_dir only clears a run's "
-            "folder: choose an empty or new folder",
-        )
-    if not clear:
-        return
+    """Refuse (ConfigError) or, with overwrite_output_dir and `clear`, empty an output_dir holding another run.
+
+    Decided by the main process and broadcast: in a multi-process run every rank gets the same verdict, and no
+    rank can mistake what rank 0 has just started writing for another run's files."""
     from arabic_pref import distributed
 
-    if distributed.is_main_process():
+    problem = _claim(config, clear) if distributed.is_main_process() else None
+    problem = distributed.broadcast(problem)
+    if problem is not None:
+        raise ConfigError(KEY, problem)
+
+
+def _claim(config: Any, clear: bool) -> str | None:
+    folder = Path(config.output_dir).expanduser()
+    if _resuming(config, folder):
+        return None
+    entries = other_runs_entries(folder)
+    if not entries:
+        return None
+    shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+    if not config.overwrite_output_dir:
+        return (
+            f"{folder} already holds another run's outputs ({shown}); choose a new folder, continue that run with "
+            "resume=true, or set overwrite_output_dir=true to clear it first"
+        )
+    if not any(fnmatch.fnmatch(e, m) for e in entries for m in RUN_MARKERS):
+        return (
+            f"{folder} is not empty ({shown}) and holds no run outputs; overwrite_output_dir only clears a run's "
+            "folder: choose an empty or new folder"
+        )
+    if clear:
         for name in entries:
             path = folder / name
             shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
-    distributed.wait_for_everyone()
+    return None
