@@ -25,6 +25,7 @@ from arabic_pref.config_checks import (  # noqa: F401  (re-exported: the names u
     check_values,
     warn_outside_recommended,
 )
+from arabic_pref.secrets import register_from
 
 
 def _f(default: Any, help: str, **kw: Any) -> Any:
@@ -87,30 +88,37 @@ class DPOConfig:
 
     # --- DPO ---
     beta: float = _f(
-        0.1, "DPO temperature (KL strength); > 0, recommended 0.01-1.0. Higher stays closer to the reference."
+        0.1, "DPO temperature (KL strength); (0, 1000], recommended 0.01-1.0. Higher stays closer to the reference."
     )
     loss_type: str = _f("sigmoid", "One of sigmoid (DPO), hinge, ipo.")
     label_smoothing: float = _f(0.0, "Conservative-DPO smoothing; [0, 0.5), recommended <= 0.1.")
-    max_prompt_length: int = _f(256, "Maximum prompt tokens after the chat template; < max_length.")
+    max_prompt_length: int = _f(256, "Maximum prompt tokens after the chat template; >= 4, and max_length - 4 at most.")
     max_length: int = _f(512, "Maximum prompt + response tokens; > max_prompt_length.")
 
     # --- training ---
-    output_dir: str = _f("./checkpoints/dpo", "Where the model, tokenizer and dpo_metadata.json are written.")
-    learning_rate: float = _f(5e-7, "Peak learning rate; > 0. Capped at 5e-7 unless learning_rate_override.")
+    output_dir: str = _f(
+        "./checkpoints/dpo",
+        "Where the model, tokenizer and dpo_metadata.json are written; a folder holding another run's outputs is "
+        "refused unless overwrite_output_dir.",
+    )
+    overwrite_output_dir: bool = _f(
+        False, "Clear an output_dir that holds another run's model or checkpoints, instead of refusing it."
+    )
+    learning_rate: float = _f(5e-7, "Peak learning rate; (0, 1]. Capped at 5e-7 unless learning_rate_override.")
     learning_rate_override: bool = _f(False, "Keep learning_rate as given instead of capping it at 5e-7.")
-    num_train_epochs: float = _f(1.0, "Epochs over the training pairs (ignored when max_steps > 0); > 0.")
+    num_train_epochs: float = _f(1.0, "Epochs over the training pairs (ignored when max_steps > 0); (0, 10000].")
     max_steps: int = _f(-1, "Optimizer updates; overrides num_train_epochs when > 0; -1 = off.")
     per_device_train_batch_size: int = _f(2, "Pairs per device per forward; >= 1.")
     per_device_eval_batch_size: int = _f(8, "Pairs per device per evaluation forward; >= 1.")
     gradient_accumulation_steps: int = _f(8, "Forwards per optimizer update; >= 1.")
     warmup_ratio: float = _f(0.0, "Share of steps for linear warm-up; [0, 1).")
     lr_scheduler_type: str = _f("linear", "transformers scheduler name (linear, cosine, constant, ...).")
-    weight_decay: float = _f(0.0, "AdamW weight decay; >= 0.")
+    weight_decay: float = _f(0.0, "AdamW weight decay; [0, 1].")
     max_grad_norm: float = _f(1.0, "Gradient clipping norm; > 0.")
-    seed: int = _f(42, "Seed for model init, data split and training.")
+    seed: int = _f(42, "Seed for model init, data split and training; [0, 2**32 - 1].")
     gradient_checkpointing: bool = _f(True, "Recompute activations in backward to save memory.")
     remove_unused_columns: bool = _f(False, "Must stay False for DPO (TRL needs the pair columns).")
-    dataloader_num_workers: int = _f(0, "DataLoader worker processes; >= 0.")
+    dataloader_num_workers: int = _f(0, "DataLoader worker processes; [0, 1024].")
     dataloader_pin_memory: bool = _f(True, "Pin host memory for faster GPU transfer.")
     ddp_find_unused_parameters: bool | None = _f(None, "DDP find_unused_parameters (multi-GPU).")
     logging_steps: int = _f(10, "Log train metrics every N updates; >= 1.")
@@ -140,7 +148,9 @@ class DPOConfig:
     )
     eval_prompts_path: str | None = _f(None, "JSONL of {'prompt': ...} for eval_generations; null = the shipped 28.")
     eval_max_new_tokens: int = _f(48, "New tokens per evaluation answer (stops earlier at the end-of-turn); >= 1.")
-    eval_generation_kwargs: dict[str, Any] = _f({}, "Extra generate() settings for evaluation answers (greedy if {}).")
+    eval_generation_kwargs: dict[str, Any] = _f(
+        {}, "Extra generate() sampling/search settings for evaluation answers (greedy if {}); see config_rules."
+    )
     eval_drift: bool = _f(
         True, "Log drift/kl_per_token (validation chosen answers) and drift/ppl_ratio (shipped held-out text)."
     )
@@ -191,6 +201,10 @@ class DPOConfig:
     resume_from_checkpoint: str | None = _f(
         None, "Continue from this checkpoint-N folder (MLflow run: the one of the folder holding it)."
     )
+    resume_allow_changes: bool = _f(
+        False,
+        "Let a resumed run change what trains (loss, beta, learning rate, data, model, ...); refused by default.",
+    )
     verbose: bool = _f(False, "Console: also library warnings, info logs and data-preparation progress bars.")
 
     # --- pass-through ---
@@ -205,6 +219,7 @@ class DPOConfig:
         if self.evaluation_strategy is not None:
             self.eval_strategy = self.evaluation_strategy
         check_values(self)
+        register_from(self.to_dict())  # its tokens and URL passwords are masked wherever written (secrets.py)
         warn_outside_recommended(self)
         object.__setattr__(self, "_validated", self.to_dict())
 

@@ -15,6 +15,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from arabic_pref.config_rules import LEARNING_RATE_WARN, check_rules, is_metric_name
 from arabic_pref.errors import ConfigError
 
 log = logging.getLogger("arabic_pref.config")
@@ -36,6 +37,8 @@ DEFAULT_SYSTEM_PROMPT = "أنت مساعد مفيد."
 EVAL_SETS_KEY = "eval_sets"
 # an eval set's name becomes part of metric names (eval_set/NAME/...) and of nothing else
 EVAL_SET_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+# tokens a pair needs beyond its prompt: at least a few answer tokens and the end-of-turn token
+MIN_COMPLETION_TOKENS = 4
 
 
 def learning_rate_is_capped(config: Any) -> bool:
@@ -78,6 +81,13 @@ def _require(ok: bool, key: str, message: str) -> None:
 
 
 def check_values(c: Any) -> None:
+    check_rules(c)  # every field: its kind and range (arabic_pref.config_rules)
+    _require(
+        c.max_length - c.max_prompt_length >= MIN_COMPLETION_TOKENS,
+        "max_prompt_length",
+        f"must leave at least {MIN_COMPLETION_TOKENS} tokens of max_length ({c.max_length}) for the answer, "
+        f"got {c.max_prompt_length}",
+    )
     _require(c.beta > 0, "beta", f"must be > 0, got {c.beta}")
     _require(c.loss_type in LOSS_TYPES, "loss_type", f"must be one of {', '.join(LOSS_TYPES)}; got {c.loss_type!r}")
     _require(0 <= c.label_smoothing < 0.5, "label_smoothing", f"must be in [0, 0.5), got {c.label_smoothing}")
@@ -175,6 +185,18 @@ def check_values(c: Any) -> None:
     )
     _require(c.eval_max_new_tokens >= 1, "eval_max_new_tokens", f"must be >= 1, got {c.eval_max_new_tokens}")
     parse_eval_set_entries(c.eval_sets)
+    _require(
+        "hub_token" not in c.training_args,
+        "training_args",
+        "hub_token is not accepted (it would be saved with the run: training_args.bin, logs); log in once with "
+        "`huggingface-cli login` or set the environment variable HF_TOKEN",
+    )
+    _require(
+        str(c.training_args.get("hub_strategy", "every_save")) in ("every_save", "end"),
+        "training_args",
+        "hub_strategy checkpoint/all_checkpoints would upload optimizer state and training arguments; "
+        "arabic-pref pushes the model folder only: use every_save or end",
+    )
     clash = sorted(set(c.training_args) & {f.name for f in dataclasses.fields(c)})
     _require(not clash, "training_args", f"{', '.join(clash)} are top-level fields; set them directly")
 
@@ -183,6 +205,13 @@ def warn_outside_recommended(c: Any) -> None:
     low, high = RECOMMENDED_BETA
     if not low <= c.beta <= high:
         log.warning("beta=%s is outside the recommended range %s-%s", c.beta, low, high)
+    if c.learning_rate_override and c.learning_rate > LEARNING_RATE_WARN:
+        log.warning(
+            "learning_rate=%g is far above DPO's usual range (<= %g) and kept (learning_rate_override): "
+            "expect the loss to diverge",
+            c.learning_rate,
+            LEARNING_RATE_WARN,
+        )
     low, high = RECOMMENDED_LABEL_SMOOTHING
     if not low <= c.label_smoothing <= high:
         log.warning("label_smoothing=%s is outside the recommended range %s-%s", c.label_smoothing, low, high)
@@ -198,8 +227,12 @@ def parse_eval_set_entries(entries: list[str]) -> list[tuple[str, str]]:
         name, path = name.strip(), path.strip()
         if not path:
             raise ConfigError(EVAL_SETS_KEY, f"entry {entry!r} has no path (use PATH or NAME=PATH)")
-        if not EVAL_SET_NAME.match(name):
-            raise ConfigError(EVAL_SETS_KEY, f"name {name!r} of {entry!r}: use letters, digits, '_', '-' and '.' only")
+        if not EVAL_SET_NAME.match(name) or not is_metric_name(name):
+            raise ConfigError(
+                EVAL_SETS_KEY,
+                f"name {name!r} of {entry!r}: use letters, digits, '_', '-' and '.' only, "
+                "starting with a letter or digit, no '..'",
+            )
         if name in {n for n, _ in parsed}:
             raise ConfigError(EVAL_SETS_KEY, f"name {name!r} is used twice; give one as NAME=PATH")
         parsed.append((name, path))

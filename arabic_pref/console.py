@@ -69,4 +69,6 @@ def announce(trainer: Any, checkpoint: str | None) -> None:
         lines.append(f"  MLflow       {trainer.tracking_uri} (experiment {c.experiment_name})")
     if checkpoint is not None:
         lines.append(f"  resuming     from {checkpoint}")
-    print("\n".join(lines), flush=True)
+    from arabic_pref.secrets import mask_text
+
+    print(mask_text("\n".join(lines)), flush=True)

@@ -80,8 +80,10 @@ def build_dpo_metadata(
 
 
 def write_dpo_metadata(output_dir: str | Path, metadata: dict) -> Path:
+    from arabic_pref.secrets import mask
+
     path = Path(output_dir) / METADATA_FILE
-    atomic_write_text(path, json.dumps(metadata, ensure_ascii=False, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(mask(metadata), ensure_ascii=False, indent=2) + "\n")
     return path
 
 

@@ -121,3 +121,18 @@ def _default_device() -> str:
     from arabic_pref.distributed import local_device
 
     return local_device()  # cuda:<LOCAL_RANK> under torchrun/accelerate: each process's own GPU
+
+
+def check_device(device: str | None, key: str = "ref_model_device") -> None:
+    """Before any model loads: the named device exists on this machine (ConfigError naming the key)."""
+    if device is None:
+        return
+    import torch
+
+    kind, _, index = device.partition(":")
+    if kind == "cuda":
+        count = torch.cuda.device_count()
+        if count == 0 or (index and int(index) >= count):
+            raise ConfigError(key, f"{device} is not present ({count} CUDA device(s) on this machine)")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(key, "mps is not available on this machine")

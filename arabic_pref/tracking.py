@@ -17,6 +17,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from arabic_pref.secrets import mask, mask_text
+
 DEFAULT_DB = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
 MAX_PARAM_CHARS = 6000
@@ -27,6 +29,8 @@ EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
 # the tag on a sweep's parent run (value "parent"): how the compare command tells sweeps from single runs
 SWEEP_TAG = "arabic_pref.sweep"
+# the tag a FAILED run carries: why it failed
+FAILURE_TAG = "arabic_pref.failure"
 
 
 def absolute_sqlite_url(url: str | None, default_file: str) -> str:
@@ -54,10 +58,10 @@ def artifact_location(uri: str) -> str | None:
 
 def ui_command(uri: str) -> str:
     if uri.startswith(("http://", "https://")):  # a tracking server: its own UI
-        return f"browse {uri}"
+        return f"browse {mask_text(uri)}"
     loc = artifact_location(uri)
     extra = f" --artifacts-destination {loc}" if loc else ""
-    return f"mlflow ui --backend-store-uri {uri}{extra}"
+    return f"mlflow ui --backend-store-uri {mask_text(uri)}{extra}"
 
 
 def client(uri: str | None) -> Any:
@@ -90,7 +94,7 @@ def mlflow_run(uri: str, experiment_name: str, run_name: str | None, tags: Mappi
     import mlflow
 
     experiment_id = ensure_experiment(experiment_name, uri)
-    with _ended(mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=dict(tags))) as run:
+    with _ended(mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=mask(dict(tags)))) as run:
         yield run
 
 
@@ -115,6 +119,10 @@ def _ended(run: Any) -> Iterator[Any]:
     except KeyboardInterrupt:
         status = "KILLED"
         raise
+    except BaseException as e:  # the reason, on the run itself (secrets masked): "FAILED" alone says nothing
+        with contextlib.suppress(Exception):
+            mlflow.set_tag(FAILURE_TAG, mask_text(f"{type(e).__name__}: {e}")[:MAX_PARAM_CHARS])
+        raise
     finally:
         mlflow.end_run(status=status)
 
@@ -132,7 +140,8 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _param_strings(params: Mapping[str, Any]) -> dict[str, str]:
     flat = {
-        k: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v for k, v in flatten(params).items()
+        k: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v
+        for k, v in flatten(mask(dict(params))).items()  # secret keys and values masked (arabic_pref.secrets)
     }
     return {k: str(v)[:MAX_PARAM_CHARS] for k, v in flat.items()}
 
@@ -177,5 +186,5 @@ def log_json_artifact(data: Any, name: str) -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / name
-        path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+        path.write_text(json.dumps(mask(data), ensure_ascii=False, indent=2), encoding="utf-8")
         mlflow.log_artifact(str(path))

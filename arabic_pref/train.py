@@ -18,6 +18,7 @@ from arabic_pref import console
 from arabic_pref.conf_store import register_configs
 from arabic_pref.config import ConfigError, DPOConfig
 from arabic_pref.resources import config_dir
+from arabic_pref.secrets import install_log_masking, mask_file, mask_text, register_from
 
 log = logging.getLogger("arabic_pref.train")
 EXIT_CONFIG_ERROR = 2
@@ -62,6 +63,9 @@ def _prepared_trainer(cfg: DictConfig | DPOConfig, **trainer_kwargs: Any) -> Any
     from arabic_pref.training.dpo_trainer import create_dpo_trainer
 
     align_config(config)  # torchrun / accelerate launch: rank 0's output_dir, settings that work across ranks
+    from arabic_pref.training.output_folder import claim_output_dir
+
+    claim_output_dir(config, clear=False)  # another run's folder: exit 2 now, not after the data and model load
 
     trainer = create_dpo_trainer(config, **trainer_kwargs)
     trainer.training_args = trainer.get_training_arguments()  # the one road to TRL: every check, once
@@ -103,7 +107,7 @@ def _finish_quietly(callback: Any, error: BaseException) -> None:
 def print_summary(summary: dict[str, Any]) -> None:
     from arabic_pref.tracking import ui_command
 
-    print(
+    _print_masked(
         "\n".join(
             [
                 "",
@@ -156,6 +160,29 @@ def _ci(metrics: dict[str, Any], name: str) -> str:
     return f" [{metrics[f'{name}_ci_low']:.3f}, {metrics[f'{name}_ci_high']:.3f}]{pairs}"
 
 
+def _print_masked(text: str, **kwargs: Any) -> None:
+    print(mask_text(text), **kwargs)  # a store URL's password, a token: never on the console
+
+
+def mask_hydra_outputs() -> None:
+    """Hydra wrote the composed config, with every secret resolved, into the run folder (and a sweep's folder)
+    before our code runs: mask them there, and in every log line from now on (arabic_pref.secrets)."""
+    from pathlib import Path
+
+    from hydra.core.hydra_config import HydraConfig
+
+    install_log_masking()
+    if not HydraConfig.initialized():
+        return
+    hydra_cfg = HydraConfig.get()
+    register_from(OmegaConf.to_container(hydra_cfg, resolve=False) or {})  # e.g. a sweep's storage URL
+    folders = [Path(hydra_cfg.runtime.output_dir) / hydra_cfg.output_subdir] if hydra_cfg.output_subdir else []
+    folders.append(Path(hydra_cfg.sweep.dir))
+    for folder in folders:
+        for path in [*folder.glob("*.yaml")]:
+            mask_file(path)
+
+
 register_configs()
 
 
@@ -163,6 +190,7 @@ register_configs()
 def main(cfg: DictConfig) -> float:
     """Returns the optimized metric (preference accuracy, or the sweep's objective) to Hydra's sweepers."""
     console.configure(verbose=cfg.verbose)
+    mask_hydra_outputs()  # before anything else is written: .hydra/*.yaml, multirun.yaml, train.log, console
     trial = None
     try:
         if cfg.sweep_trial_id is not None:
@@ -172,7 +200,7 @@ def main(cfg: DictConfig) -> float:
         summary = train(cfg, trial)
     except ConfigError as e:
         log.error("invalid configuration: %s", e)
-        print(f"error: {e}", file=sys.stderr, flush=True)
+        print(f"error: {mask_text(str(e))}", file=sys.stderr, flush=True)
         if trial is not None:
             raise  # inside a sweep: the sweeper records the trial as failed and goes on
         sys.exit(EXIT_CONFIG_ERROR)
@@ -181,7 +209,7 @@ def main(cfg: DictConfig) -> float:
             raise
         interrupted = isinstance(e, KeyboardInterrupt)
         message = f"interrupted (continue with resume=true output_dir={cfg.output_dir})" if interrupted else e
-        print(f"error: {message}", file=sys.stderr, flush=True)
+        print(f"error: {mask_text(str(message))}", file=sys.stderr, flush=True)
         sys.exit(EXIT_INTERRUPTED if interrupted else EXIT_TRAINING_ERROR)
     from arabic_pref.distributed import is_main_process
 

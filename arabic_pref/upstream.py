@@ -79,7 +79,17 @@ def trl_without_policy_hash() -> Iterator[None]:
 
 
 # --- TRL: the DPOTrainer methods training/trl_dpo.py overrides (its seams; names checked by the tests) ---
-TRL_DPO_OVERRIDES = ("_precompute_ref_logps", "_prepare_dataset", "compute_loss", "evaluate", "train")
+# `_push_from_checkpoint` (transformers' Trainer): the per-checkpoint hub push, routed through our model-files-only
+# upload (arabic_pref.training.hub_push), which also waits on `_finish_current_push` before the final upload.
+TRL_DPO_OVERRIDES = (
+    "_precompute_ref_logps",
+    "_prepare_dataset",
+    "compute_loss",
+    "evaluate",
+    "train",
+    "_push_from_checkpoint",
+    "_finish_current_push",
+)
 
 
 # --- optuna: the storage id of a trial (the sweep passes it to its jobs) ---
@@ -136,3 +146,9 @@ def keep_bnb_cpu_layout_trainable(model: Any) -> int:
             module.support_avx512bf16_for_cpu = False
             n += 1
     return n
+
+
+# --- transformers: waiting for a checkpoint's hub push still in flight (arabic_pref.training.hub_push) ---
+def finish_current_push(trainer: Any) -> None:
+    """`Trainer._finish_current_push`: the final upload must not race a checkpoint push still running."""
+    trainer._finish_current_push()

@@ -17,6 +17,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "foundation",
         (
             "errors",
+            "secrets",
             "console",
             "distributed",
             "upstream",
@@ -32,7 +33,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "builtin",
         ),
     ),
-    ("config", ("config", "config_checks", "config_reference", "conf_store", "run_names")),
+    ("config", ("config", "config_checks", "config_rules", "config_reference", "conf_store", "run_names")),
     ("data", ("data",)),
     ("models", ("models", "checkpoints", "lora_targets", "fast_logprob", "generation")),
     ("evaluation", ("evaluation",)),

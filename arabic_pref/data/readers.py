@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from arabic_pref.config import BUILTIN_DATASET, DATA_FORMATS, ConfigError
+from arabic_pref.data.bounded import LineTooLong, read_bounded
 from arabic_pref.data.json_text import Located, parse_json_document, parse_jsonl
 from arabic_pref.data.table_sources import looks_like_hub_id, read_csv, read_hub, read_parquet
 from arabic_pref.errors import DataError
@@ -106,9 +107,11 @@ def read_source(
 def read_text(path: Path, hasher: Any) -> str:
     """The file's text: UTF-8, with or without a BOM; empty and undecodable files are errors."""
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path)  # a line over the cap is refused before it is in memory
     except OSError as e:
         raise DataError(str(path), f"cannot read the file ({e.strerror or e})") from None
+    except LineTooLong as e:
+        raise DataError(f"{path}:{e.line}", str(e)) from None
     hasher.update(raw)
     if raw.startswith(UTF16_BOMS):
         raise DataError(str(path), "not UTF-8: the file starts with a UTF-16 byte-order mark (save it as UTF-8)")

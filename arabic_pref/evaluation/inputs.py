@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from arabic_pref.data.bounded import LineTooLong, read_bounded
 from arabic_pref.errors import ConfigError
 
 
@@ -17,7 +18,7 @@ def read_text_rows(file: Path, key: str, field: str) -> list[tuple[int, dict[str
     if not file.is_file():
         raise ConfigError(key, f"{file}: no such file (expected JSONL with a {field!r} per line)")
     rows = []
-    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(_text(file, key).splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -30,3 +31,18 @@ def read_text_rows(file: Path, key: str, field: str) -> list[tuple[int, dict[str
     if not rows:
         raise ConfigError(key, f"{file}: no {field} lines")
     return rows
+
+
+def _text(file: Path, key: str) -> str:
+    """UTF-8 text, each line within the cap (`arabic_pref.data.bounded`); a ConfigError naming file and line."""
+    try:
+        raw = read_bounded(file)
+    except OSError as e:
+        raise ConfigError(key, f"{file}: cannot read the file ({e.strerror or e})") from None
+    except LineTooLong as e:
+        raise ConfigError(key, f"{file}:{e.line}: {e}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ConfigError(key, f"{file}:{line}: not UTF-8 (invalid byte 0x{raw[e.start]:02x})") from None

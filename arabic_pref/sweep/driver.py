@@ -18,6 +18,7 @@ import optuna
 from optuna.trial import TrialState
 
 from arabic_pref import tracking
+from arabic_pref.secrets import mask_text
 from arabic_pref.sweep.coordination import WORKER_ATTR, WorkerSeeds, study_lock, worker_id
 from arabic_pref.sweep.objectives import parse_objectives
 from arabic_pref.sweep.space import SearchSpace, to_overrides
@@ -183,7 +184,7 @@ class SweepDriver:
                 *pareto_summary_lines(self.study, parent_run_id),
                 f"  open the UI  {tracking.ui_command(self.tracking_uri)}",
             ]
-            print("\n".join(lines), flush=True)
+            print(mask_text("\n".join(lines)), flush=True)
             return
         best = best_trial(self.study)
         lines = [
@@ -205,4 +206,4 @@ class SweepDriver:
             ]
             lines += summary_lines(self.conclusion) if self.conclusion is not None else []
         lines.append(f"  open the UI  {tracking.ui_command(self.tracking_uri)}")
-        print("\n".join(lines), flush=True)
+        print(mask_text("\n".join(lines)), flush=True)

@@ -22,6 +22,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from arabic_pref.secrets import mask_text
 from arabic_pref.sweep.space import unit_name
 
 ERROR_ATTR = "error"
@@ -127,7 +128,7 @@ def tell_outcome(study: optuna.Study, trial: Any, kind: str, value: Any, n_objec
             study.tell(trial, state=TrialState.PRUNED)
             return TrialState.PRUNED
         message = f"{type(value).__name__}: {value}" if isinstance(value, BaseException) else f"bad value {value!r}"
-        trial.set_user_attr(ERROR_ATTR, message[:1000])
+        trial.set_user_attr(ERROR_ATTR, mask_text(message)[:1000])  # an error quoting a URL or a token
         study.tell(trial, state=TrialState.FAIL)
         return TrialState.FAIL
     except (optuna.exceptions.UpdateFinishedTrialError, ValueError):

@@ -15,6 +15,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from arabic_pref import tracking
+from arabic_pref.secrets import mask_text
 from arabic_pref.sweep.selection import CI_ATTR, KL_ATTR, MOVED_ATTR, SE_ATTR, se_from_interval
 
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
@@ -207,7 +208,11 @@ def record_failure_without_run(
     """A trial that failed before its run started (e.g. a bad sampled value) still gets a FAILED child run."""
     uri = tracking.resolve_tracking_uri(tracking_uri)
     experiment_id = tracking.ensure_experiment(experiment_name, uri)
-    tags = {**context.mlflow_tags(), "trial_state": "FAIL", "error": f"{type(error).__name__}: {error}"[:5000]}
+    tags = {
+        **context.mlflow_tags(),
+        "trial_state": "FAIL",
+        "error": mask_text(f"{type(error).__name__}: {error}")[:5000],
+    }
     client = tracking.client(uri)
     run = client.create_run(experiment_id, run_name=f"t{int(tags['trial_number']):02d} failed", tags=tags)
     client.set_terminated(run.info.run_id, status="FAILED")

@@ -67,6 +67,9 @@ class BaseTrainer:
 
     def resolve_model(self) -> str:
         if self.model_source is None:
+            from arabic_pref.models import check_device
+
+            check_device(self.config.ref_model_device)  # a device that is not there: before any model loads
             self.model_source = resolve_model_source(self.config.model_name)
         return self.model_source
 
@@ -183,12 +186,13 @@ class BaseTrainer:
     # --- persistence ---
     def save_model(self, output_dir: str | None = None) -> None:
         """Weights (or LoRA adapter), tokenizer, generation config, then the metadata file (atomic, last)."""
+        from arabic_pref.secrets import mask_text
         from arabic_pref.training.model_card import CARD_FILE, model_card_for
         from arabic_pref.training.persistence import publish_pretrained, publish_with_trainer
 
         target = Path(output_dir or self.config.output_dir)
         metadata = self.training_metadata()
-        card = {CARD_FILE: model_card_for(self, metadata)}
+        card = {CARD_FILE: mask_text(model_card_for(self, metadata))}
         if distributed.is_distributed() and self.trainer is not None:
             publish_with_trainer(self.trainer, target, card)  # every rank joins; only the main process writes
             if not distributed.is_main_process():
@@ -198,6 +202,15 @@ class BaseTrainer:
             publish_pretrained(model, self.tokenizer, target, card)
         write_dpo_metadata(target, metadata)
         self.logger.info("model and %s saved to %s", METADATA_FILE, target)
+
+    def write_model_card(self) -> None:
+        """Rewrite the saved model's card (README.md) with what is known now: the final metrics once evaluated."""
+        from arabic_pref.metadata import atomic_write_text
+        from arabic_pref.secrets import mask_text
+        from arabic_pref.training.model_card import CARD_FILE, model_card_for
+
+        card = model_card_for(self, read_dpo_metadata(self.output_dir))
+        atomic_write_text(self.output_dir / CARD_FILE, mask_text(card))
 
     def merge_and_save(self, output_dir: str | None = None) -> Path:
         """Write the adapter merged into a full model (default: output_dir/merged), for serving without PEFT."""

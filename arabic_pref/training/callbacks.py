@@ -42,3 +42,25 @@ class PreferenceMetricsCallback(TrainerCallback):
             tracking.log_metrics(scores, step=state.global_step)
         if metrics is not None:
             metrics.update({f"eval_{name}": value for name, value in scores.items()})
+
+
+class DurableCheckpointCallback(TrainerCallback):
+    """After each checkpoint save: `trainer_state.json` (the "complete checkpoint" marker, written last) and its
+    folder are synced to disk, so a power loss cannot leave a marker that names weights which never reached it."""
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        import os
+        from pathlib import Path
+
+        from arabic_pref.training.resume import CHECKPOINT_MARKER
+
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        marker = folder / CHECKPOINT_MARKER
+        if not marker.is_file():
+            return
+        for path, flags in ((marker, os.O_RDONLY), (folder, os.O_RDONLY), (folder.parent, os.O_RDONLY)):
+            fd = os.open(path, flags)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)

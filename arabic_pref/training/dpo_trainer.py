@@ -1,8 +1,11 @@
 """DPOTrainer: the spec's API (`arabic_pref.training.dpo_trainer`), with TRL's DPOTrainer doing the DPO maths.
 
-`train()` runs one whole, tracked DPO run, in named steps: check the arguments, open the MLflow run, build data,
-model and reference, log the inputs and baselines, score step 0, train, evaluate (validation, Arabic evaluation,
-test split), save (with dpo_metadata.json, push, merge), log the outputs and learning curves.
+`train()` runs one whole, tracked DPO run, in named steps: check the arguments and claim the output folder, open
+the MLflow run, build data, model and reference, log the inputs and baselines, score step 0, train, save the
+model (with dpo_metadata.json) before anything else can fail, evaluate (validation, Arabic evaluation, test
+split), then the model card with the metrics, push and merge, and log the outputs and learning curves. A failure
+after the save (an evaluation, the reference cache on a full disk) marks the MLflow run FAILED with its reason
+and leaves the saved model in place.
 """
 
 from __future__ import annotations
@@ -18,10 +21,17 @@ from arabic_pref.training.base_trainer import BaseTrainer
 from arabic_pref.training.callbacks import PreferenceMetricsCallback
 from arabic_pref.training.data_adapter import pair_rows
 from arabic_pref.training.evaluation import PreferenceEvaluation
+from arabic_pref.training.hub_push import push_saved_folder
 from arabic_pref.training.loss_guard import guard_non_finite_loss
-from arabic_pref.training.model_card import card_metrics, push_saved_folder
+from arabic_pref.training.model_card import card_metrics
+from arabic_pref.training.output_folder import claim_output_dir
 from arabic_pref.training.reference import AdapterDisabledReference, restore_lora_dropout
-from arabic_pref.training.resume import checkpoint_to_resume, remember_run
+from arabic_pref.training.resume import (
+    check_resume_settings,
+    checkpoint_to_resume,
+    remember_run,
+    remember_settings,
+)
 from arabic_pref.training.trl_args import TRL_ARGS_FILE, effective_params, trl_args_dict
 
 
@@ -46,6 +56,7 @@ class DPOTrainer(PreferenceEvaluation, BaseTrainer):
         # a sweep trial's objective metrics: its Arabic evaluation computes only what these need
         self.objectives = objectives
         self.metrics_callback = PreferenceMetricsCallback(self._evaluation_metrics)
+        self._claimed_output_dir: str | None = None
 
     def _get_training_method(self) -> str:
         return "dpo"
@@ -128,7 +139,7 @@ class DPOTrainer(PreferenceEvaluation, BaseTrainer):
         from transformers import EarlyStoppingCallback
 
         from arabic_pref.evaluation.runner import evaluation_callbacks
-        from arabic_pref.training.callbacks import MlflowMetricsCallback
+        from arabic_pref.training.callbacks import DurableCheckpointCallback, MlflowMetricsCallback
 
         # fields may have been assigned after construction, as the spec's examples do: check before a model loads
         training_args = training_args or self.get_training_arguments()
@@ -140,7 +151,7 @@ class DPOTrainer(PreferenceEvaluation, BaseTrainer):
         }
         callbacks: list = [MlflowMetricsCallback()] if self.config.report_to == "mlflow" else []
         # ours first: later callbacks (the caller's, e.g. a sweep trial) see our metrics in on_evaluate
-        callbacks += [self.metrics_callback, *evaluation_callbacks(self), *self.callbacks]
+        callbacks += [self.metrics_callback, DurableCheckpointCallback(), *evaluation_callbacks(self), *self.callbacks]
         if self.config.early_stopping_patience:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=self.config.early_stopping_patience))
         return guard_non_finite_loss(self.create_trainer(dataset, training_args, callbacks))
@@ -161,6 +172,12 @@ class DPOTrainer(PreferenceEvaluation, BaseTrainer):
     def train(self) -> dict[str, Any]:
         """Train and evaluate inside one MLflow run; returns the run summary (see `_summary`)."""
         training_args = self._checked_training_args()
+        if self._claimed_output_dir != self.config.output_dir:  # once per folder: a second train() continues ours
+            claim_output_dir(self.config)  # another run's folder is refused (or cleared when asked), before a run opens
+            check_resume_settings(self.config)  # a resumed run trains what the killed one trained
+            if distributed.is_main_process():
+                remember_settings(self.config)
+            self._claimed_output_dir = self.config.output_dir
         with self.tracking_run() as run:
             tracked = run is not None
             self._remember_run(run)
@@ -169,14 +186,20 @@ class DPOTrainer(PreferenceEvaluation, BaseTrainer):
                 self._log_run_inputs(trainer)
             start = self._score_step_zero(tracked)
             result = self._fit(trainer)
-            step = trainer.state.global_step
-            eval_metrics, final = self._final_evaluation(trainer, step)  # logged by our metrics callback
-            arabic_eval = _arabic_evaluation(self, step)  # gen/, drift/, eval_set/ (arabic_pref.evaluation)
-            test = self._score_test_split(tracked, step)
-            self.final_metrics = card_metrics(start, final, result.training_loss, eval_metrics, test)
-            self._save_outputs(trainer)
-            if tracked:
-                self._log_run_outputs()
+            self.save_model()  # the trained model first: nothing that runs after this can lose it
+            try:
+                _raise_cache_error(trainer)
+                step = trainer.state.global_step
+                eval_metrics, final = self._final_evaluation(trainer, step)  # logged by our metrics callback
+                arabic_eval = _arabic_evaluation(self, step)  # gen/, drift/, eval_set/ (arabic_pref.evaluation)
+                test = self._score_test_split(tracked, step)
+                self.final_metrics = card_metrics(start, final, result.training_loss, eval_metrics, test)
+                self._save_outputs(trainer)
+                if tracked:
+                    self._log_run_outputs()
+            except Exception as e:
+                self.logger.error("the run failed after the model was saved in %s: %s", self.output_dir, e)
+                raise
         self.run_id = distributed.broadcast(self.run_id)  # every rank reports the main process's run
         return self._summary(trainer, start, final, result, eval_metrics, test) | arabic_eval
 
@@ -240,8 +263,9 @@ class DPOTrainer(PreferenceEvaluation, BaseTrainer):
         return test
 
     def _save_outputs(self, trainer: Any) -> None:
-        """Model, tokenizer and dpo_metadata.json; then the hub push and the merged model when asked for."""
-        self.save_model()
+        """The model card with the final metrics; then the hub push and the merged model when asked for."""
+        if distributed.is_main_process():
+            self.write_model_card()
         push_saved_folder(trainer, self.output_dir)
         if self.config.merge_adapter and distributed.is_main_process():
             self.merge_and_save()
@@ -289,6 +313,13 @@ class DPOTrainer(PreferenceEvaluation, BaseTrainer):
         }
         data_hash = self.data.content_hash if self.data else None
         return build_dpo_metadata(self.config, ref_model_name=self.ref_model_name, dataset_hash=data_hash, extra=extra)
+
+
+def _raise_cache_error(trainer: Any) -> None:
+    """A reference-cache flush that failed after training (see ArabicPrefDPOTrainer.train), now the model is saved."""
+    error = getattr(trainer, "reference_cache_error", None)
+    if error is not None:
+        raise OSError(f"writing the reference log-prob cache failed: {error}") from error
 
 
 def _arabic_evaluation(trainer: DPOTrainer, step: int) -> dict[str, float]:

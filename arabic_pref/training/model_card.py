@@ -4,7 +4,8 @@ PEFT's `save_pretrained` writes a template card full of "[More Information Neede
 should document itself instead: YAML front matter the hub reads (base model, library, tags, license when known)
 and a body with what a reader needs to trust and reuse it: data and its SHA-256, loss, beta, the learning rate
 that actually ran, the metrics, the arabic-pref version, and how to load it. The card is written into the save's
-staging folder (see persistence.publish_pretrained), so it lands atomically with the weights.
+staging folder (see persistence.publish_pretrained), so it lands atomically with the weights; once the final
+evaluations ran, it is rewritten with their metrics. Hub uploads: `hub_push`.
 """
 
 from __future__ import annotations
@@ -150,28 +151,6 @@ def _loading_code(adapter: bool) -> list[str]:
         'model = AutoModelForCausalLM.from_pretrained("PATH_OR_HUB_ID")',
         'tokenizer = AutoTokenizer.from_pretrained("PATH_OR_HUB_ID")',
     ]
-
-
-def push_saved_folder(trl_trainer: Any, folder: Any) -> Any:
-    """With `training_args.push_to_hub`, upload the final save (card included) to the hub repo TRL's Trainer uses.
-
-    TRL's Trainer pushes each checkpoint itself; the final save is ours, so it is uploaded here, with the
-    Trainer's repo naming, token and privacy settings (`hub_model_id`, `hub_token`, `hub_private_repo`). Neither
-    `Trainer.push_to_hub` (it would replace this card by TRL's own) nor any network call runs without the flag.
-    """
-    if trl_trainer is None or not trl_trainer.args.push_to_hub:
-        return None
-    from huggingface_hub import upload_folder
-
-    if trl_trainer.hub_model_id is None:
-        trl_trainer.init_hf_repo()
-    return upload_folder(
-        repo_id=trl_trainer.hub_model_id,
-        folder_path=str(folder),
-        commit_message="arabic-pref: final model and model card",
-        token=trl_trainer.args.hub_token,
-        ignore_patterns=["checkpoint-*", ".*", "*.log", "mlflow_run.json"],
-    )
 
 
 def card_metrics(start: dict, final: dict, train_loss: float, evals: dict, test: dict) -> dict[str, Any]:

@@ -194,10 +194,28 @@ class ArabicPrefDPOTrainer(TRLDPOTrainer):
             self._new_reference = {}
 
     def train(self, *args: Any, **kwargs: Any) -> Any:
+        """TRL's training; then the reference log-probs computed meanwhile go to the cache. A failed flush (a full
+        disk) must not lose the trained model: it is kept in `reference_cache_error`, raised after the save."""
+        self.reference_cache_error: Exception | None = None
         try:
-            return super().train(*args, **kwargs)
-        finally:
+            result = super().train(*args, **kwargs)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.flush_reference_cache()
+            raise
+        try:
             self.flush_reference_cache()
+        except Exception as e:
+            self.reference_cache_error = e
+        return result
+
+    def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
+        """The Trainer's per-checkpoint hub push, sending the checkpoint's model files only (see hub_push)."""
+        from arabic_pref.training.hub_push import push_checkpoint
+
+        if not self.is_world_process_zero() or self.args.hub_strategy == "end":
+            return
+        push_checkpoint(self, checkpoint_folder, f"Training in progress, step {self.state.global_step}")
 
     # --- 2. one evaluation pass ---
     def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, float]:
