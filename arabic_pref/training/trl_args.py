@@ -35,6 +35,10 @@ DPO_LABEL_NAMES = [
 COMPARED_TRL_FIELDS = (
     "loss_type",
     "loss_weights",
+    "label_smoothing",
+    "ld_alpha",
+    "use_weighting",
+    "f_divergence_type",
     "warmup_steps",
     "optim",
     "adam_beta1",
@@ -99,7 +103,12 @@ def dpo_arguments(config: DPOConfig) -> dict[str, Any]:
         "beta": c.beta,
         "max_length": c.max_length,
         "precompute_ref_log_probs": c.precompute_ref_log_probs,
-        **trl_loss_arguments(c.loss_type, c.label_smoothing),
+        **trl_loss_arguments(c.loss_type, c.label_smoothing, c.sft_weight),
+        "ld_alpha": c.ld_alpha,
+        "use_weighting": c.use_weighting,
+        "f_divergence_type": c.f_divergence_type,
+        "f_alpha_divergence_coef": c.f_alpha_divergence_coef,
+        "discopop_tau": c.discopop_tau,
     }
 
 
