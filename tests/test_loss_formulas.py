@@ -287,3 +287,16 @@ def test_trl_init_sets_what_the_minimal_trainer_sets():
         "self.precompute_ref_logps = args.precompute_ref_log_probs",
     ):
         assert line in source, line
+
+
+def test_the_mean_log_ratios_are_logged_beside_the_margins():
+    """Hand values: chosen log-ratios +2, 0, -1 and rejected +1, -3, 0 (pairs as in tests/test_metrics.py)."""
+    from arabic_pref.metrics import PairScores, preference_metrics
+
+    scores = PairScores(
+        [-10.0, -5.0, -3.0], [-4.0, -9.0, -1.0], [-12.0, -5.0, -2.0], [-5.0, -6.0, -1.0], [4, 2, 1], [1, 3, 1]
+    )
+    m = preference_metrics(scores, beta=0.1)
+    assert m["logratio_chosen"] == pytest.approx((2 + 0 - 1) / 3)
+    assert m["logratio_rejected"] == pytest.approx((1 - 3 + 0) / 3)
+    assert m["reward_margin"] == pytest.approx(0.1 * (m["logratio_chosen"] - m["logratio_rejected"]))
