@@ -90,8 +90,26 @@ class DPOConfig:
     beta: float = _f(
         0.1, "DPO temperature (KL strength); (0, 1000], recommended 0.01-1.0. Higher stays closer to the reference."
     )
-    loss_type: str = _f("sigmoid", "One of sigmoid (DPO), hinge, ipo.")
-    label_smoothing: float = _f(0.0, "Conservative-DPO smoothing; [0, 0.5), recommended <= 0.1.")
+    loss_type: str = _f(
+        "sigmoid",
+        "sigmoid (DPO), hinge, ipo, rpo (sigmoid + SFT), sigmoid_norm, robust, exo_pair, nca_pair, bco_pair, "
+        "sppo_hard, apo_zero, apo_down, discopop, aot, aot_unpaired (conf/loss/ says what each optimises).",
+    )
+    label_smoothing: float = _f(
+        0.0,
+        "Label-noise rate; [0, 0.5), recommended <= 0.1. sigmoid/rpo: conservative DPO; robust, exo_pair "
+        "(both need > 0), aot, aot_unpaired: their own use; the other losses refuse it.",
+    )
+    sft_weight: float = _f(0.0, "Weight of the SFT (chosen NLL) term of loss_type=rpo; > 0 there, 0 otherwise.")
+    ld_alpha: float | None = _f(
+        None, "LD-DPO: weight of response tokens past the shorter response's length; [0, 1]; null = off (1)."
+    )
+    use_weighting: bool = _f(False, "WPO: weight each pair's loss by the policy's probability of both responses.")
+    f_divergence_type: str = _f(
+        "reverse_kl", "f-DPO divergence: reverse_kl (DPO), forward_kl, js_divergence, alpha_divergence."
+    )
+    f_alpha_divergence_coef: float = _f(0.5, "alpha of f_divergence_type=alpha_divergence (only there).")
+    discopop_tau: float = _f(0.05, "DiscoPOP temperature of its loss mix; > 0; loss_type=discopop only.")
     max_prompt_length: int = _f(256, "Maximum prompt tokens after the chat template; >= 4, and max_length - 4 at most.")
     max_length: int = _f(512, "Maximum prompt + response tokens; > max_prompt_length.")
 

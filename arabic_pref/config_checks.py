@@ -17,16 +17,14 @@ from typing import Any
 
 from arabic_pref.config_rules import LEARNING_RATE_WARN, check_rules, is_metric_name
 from arabic_pref.errors import ConfigError
+from arabic_pref.loss_checks import LOSS_TYPES, LOSSES_USING_LABEL_SMOOTHING, check_loss  # noqa: F401  (re-exported)
 
 log = logging.getLogger("arabic_pref.config")
 
 BUILTIN_MODEL = "builtin:tiny-qwen2"
 BUILTIN_DATASET = "builtin:arabic-sample"
-LOSS_TYPES = ("sigmoid", "hinge", "ipo")
 DATA_FORMATS = ("auto", "jsonl", "json", "folder", "hf_disk", "parquet", "csv", "hub")
 NORMALIZE_MODES = ("none", "light", "full")
-# Losses whose TRL implementation reads label_smoothing; for the others a non-zero value would be ignored.
-LOSSES_USING_LABEL_SMOOTHING: tuple[str, ...] = ("sigmoid",)  # conservative DPO, see training/losses.py
 RECOMMENDED_BETA = (0.01, 1.0)
 # The spec's learning-rate cap: a larger learning_rate trains at this value unless learning_rate_override.
 SPEC_LR_CAP = 5e-7
@@ -89,14 +87,7 @@ def check_values(c: Any) -> None:
         f"got {c.max_prompt_length}",
     )
     _require(c.beta > 0, "beta", f"must be > 0, got {c.beta}")
-    _require(c.loss_type in LOSS_TYPES, "loss_type", f"must be one of {', '.join(LOSS_TYPES)}; got {c.loss_type!r}")
-    _require(0 <= c.label_smoothing < 0.5, "label_smoothing", f"must be in [0, 0.5), got {c.label_smoothing}")
-    _require(
-        c.label_smoothing == 0 or c.loss_type in LOSSES_USING_LABEL_SMOOTHING,
-        "label_smoothing",
-        f"loss_type={c.loss_type!r} ignores label smoothing; set label_smoothing=0 "
-        f"(losses that use it: {', '.join(LOSSES_USING_LABEL_SMOOTHING) or 'none'})",
-    )
+    check_loss(c)  # each loss's own parameters: arabic_pref/loss_checks.py
     _require(c.max_length >= 2, "max_length", f"must be >= 2, got {c.max_length}")
     _require(
         0 < c.max_prompt_length < c.max_length,

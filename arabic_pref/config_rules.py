@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from arabic_pref.errors import ConfigError
+from arabic_pref.loss_checks import F_DIVERGENCE_TYPES, LOSS_TYPES
 
 # metric names (MLflow: letters, digits, _ - . / space); ours: no path tricks ("..", leading "." or "/")
 METRIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -137,8 +138,14 @@ RULES: dict[str, Rule] = {
     "dataset_revision": TEXT,
     # DPO
     "beta": number(0, 1000, low_open=True),
-    "loss_type": choice("sigmoid", "hinge", "ipo"),
+    "loss_type": choice(*LOSS_TYPES),
     "label_smoothing": number(0, 0.5, high_open=True),
+    "sft_weight": number(0, BIG),  # > 0 for rpo: loss_checks
+    "ld_alpha": number(0, 1),
+    "use_weighting": FLAG,
+    "f_divergence_type": choice(*F_DIVERGENCE_TYPES),
+    "f_alpha_divergence_coef": number(-BIG, BIG),  # which values TRL's alpha-divergence takes: loss_checks
+    "discopop_tau": number(0, BIG, low_open=True),
     "max_prompt_length": number(4, 1_048_576),
     "max_length": number(8, 1_048_576),
     # training
@@ -182,6 +189,7 @@ RULES: dict[str, Rule] = {
     "eval_drift": FLAG,
     "eval_heldout_path": PATH_IN,
     "eval_sets": TEXTS,  # NAME=PATH entries: names and paths checked by config_checks.parse_eval_set_entries
+    "eval_mc_sets": TEXTS,  # NAME=PATH entries: names and files checked by evaluation.multiple_choice before a model
     "eval_at_eval_steps": FLAG,
     "eval_in_sweep_trials": FLAG,
     # LoRA

@@ -13,6 +13,9 @@ response tokens, and how many tokens each response has. All metrics below derive
   TRL's IPO loss trains on.)
 - `logratio_margin_per_token`: mean over pairs of the per-token log-ratio margin, without beta: comparable across
   loss types and betas (the beta-scaled, summed `reward_margin` grows with beta and with length).
+- `logratio_chosen`, `logratio_rejected`: mean summed log-ratio log pi - log pi_ref of the chosen and of the
+  rejected responses, without beta: a margin can grow with the chosen answer's likelihood falling (losses differ
+  here: nca_pair and apo_zero raise the chosen, apo_down lowers both).
 - `length_baseline_accuracy`: "the longer answer wins" on the same pairs and the same tokens: what a model that only
   learned length would score. Report it next to the accuracies.
 - per-slice accuracies: the two accuracies within each value of a tag (dialect, failure type, ...).
@@ -139,6 +142,9 @@ def preference_metrics(scores: PairScores, beta: float, clusters: Sequence[objec
         "reward_margin": beta * mean_margin(chosen, rejected),
         "logratio_margin_per_token": mean_margin(chosen_pt, rejected_pt),
         "logratio_abs_per_token": sum(moved) / len(moved),
+        # where the margin comes from: chosen up, rejected down, or both down (APO-down, sppo_hard move them apart)
+        "logratio_chosen": sum(chosen) / len(chosen),
+        "logratio_rejected": sum(rejected) / len(rejected),
     }
 
 

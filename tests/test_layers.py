@@ -33,7 +33,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "builtin",
         ),
     ),
-    ("config", ("config", "config_checks", "config_rules", "config_reference", "conf_store", "run_names")),
+    (
+        "config",
+        ("config", "config_checks", "config_rules", "loss_checks", "config_reference", "conf_store", "run_names"),
+    ),
     ("data", ("data",)),
     ("models", ("models", "checkpoints", "lora_targets", "fast_logprob", "generation")),
     ("evaluation", ("evaluation",)),

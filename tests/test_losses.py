@@ -42,9 +42,17 @@ def test_weighted_trl_losses_equal_cdpo(eps, margin):
     assert _trl_combination(0.1, margin, eps) == pytest.approx(conservative_dpo_loss(0.1, margin, eps), rel=1e-9)
 
 
-def test_plain_losses_pass_through():
-    assert trl_loss_arguments("sigmoid", 0.0) == {"loss_type": "sigmoid", "label_smoothing": 0.0}
-    assert trl_loss_arguments("ipo", 0.0)["loss_type"] == "ipo"
+def test_plain_losses_pass_through_with_explicit_weights():
+    assert trl_loss_arguments("sigmoid", 0.0) == {"loss_type": ["sigmoid"], "loss_weights": [1.0], "label_smoothing": 0}
+    assert trl_loss_arguments("ipo", 0.0)["loss_type"] == ["ipo"]
+    assert trl_loss_arguments("rpo", 0.0, 0.2)["loss_type"] == ["sigmoid", "sft"]
+    assert trl_loss_arguments("rpo", 0.0, 0.2)["loss_weights"] == [1.0, 0.2]
+
+
+def test_rpo_with_label_smoothing_is_three_weighted_losses():
+    args = trl_loss_arguments("rpo", 0.1, 0.2)
+    assert args["loss_type"] == ["sigmoid", "robust", "sft"]
+    assert args["loss_weights"] == pytest.approx([1.8, -0.8, 0.2])
 
 
 def test_trl_seam_formulas_unchanged():

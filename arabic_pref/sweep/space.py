@@ -7,7 +7,8 @@
     max_steps: range(20, 100, step=20)        # int grid, as a categorical
     seed: tag(int, interval(1, 100))          # int
 `conditional_params` gives a parameter a range per choice of another (IPO's beta lives on another scale than
-sigmoid's):
+sigmoid's); with `partial: true` only the choices listed get one (rpo's `sft_weight`), the others keep their
+config value:
     beta:
       given: loss
       ranges: {sigmoid: "tag(log, interval(0.01, 0.5))", ipo: "tag(log, interval(0.05, 1.0))"}
@@ -107,6 +108,7 @@ class Conditional:
     name: str
     given: str
     ranges: dict[str, Interval]
+    partial: bool = False  # choices without a range keep their config value (rpo's sft_weight: rpo only)
 
 
 class SearchSpace:
@@ -125,16 +127,20 @@ class SearchSpace:
                 )
             ranges = {str(k): parse_interval(f"{name}.{k}", v) for k, v in spec.get("ranges", {}).items()}
             choices = {str(c) for c in getattr(self.dimensions[given], "choices", ())}
-            if not choices or choices - set(ranges):
+            partial = bool(spec.get("partial", False))
+            if not choices or (choices - set(ranges) and not partial) or set(ranges) - choices:
                 raise ConfigError(
                     f"hydra.sweeper.conditional_params.{name}.ranges",
-                    f"needs a range for every choice of {given}: missing {sorted(choices - set(ranges))}",
+                    f"needs a range for every choice of {given} (or `partial: true`): missing "
+                    f"{sorted(choices - set(ranges))}, unknown {sorted(set(ranges) - choices)}",
                 )
-            self.conditionals.append(Conditional(name, given, ranges))
+            self.conditionals.append(Conditional(name, given, ranges, partial))
 
     def suggest(self, trial: Any) -> dict[str, Any]:
         values = {name: _suggest(trial, name, dist) for name, dist in self.dimensions.items()}
         for cond in self.conditionals:
+            if str(values[cond.given]) not in cond.ranges:  # partial: this choice keeps its config value
+                continue
             u = trial.suggest_float(unit_name(cond.name), 0.0, 1.0)  # normalised: one distribution for every trial
             value = cond.ranges[str(values[cond.given])].from_unit(u)
             trial.suggest_float(cond.name, value, value)  # the real value, recorded as a param under its own name

@@ -16,16 +16,41 @@ import math
 from typing import Any
 
 
-def trl_loss_arguments(loss_type: str, label_smoothing: float) -> dict[str, Any]:
-    """Arguments for trl.DPOConfig implementing our `loss_type` with `label_smoothing` applied where it should be."""
-    if loss_type == "sigmoid" and label_smoothing > 0:
-        eps = label_smoothing
-        return {
-            "loss_type": ["sigmoid", "robust"],
-            "loss_weights": [2 * (1 - eps), -(1 - 2 * eps)],
-            "label_smoothing": eps,
-        }
-    return {"loss_type": loss_type, "label_smoothing": label_smoothing}
+def trl_loss_arguments(loss_type: str, label_smoothing: float, sft_weight: float = 0.0) -> dict[str, Any]:
+    """trl.DPOConfig's loss list and weights for our `loss_type` (checked by loss_checks), always explicit.
+
+    `rpo` is TRL's sigmoid plus `sft_weight` times its sft loss; `sigmoid` and `rpo` with label smoothing use the cDPO
+    pair above, so rpo with smoothing is three losses: sigmoid + robust + sft. Every other loss is TRL's own.
+    """
+    eps = label_smoothing
+    base = "sigmoid" if loss_type == "rpo" else loss_type
+    if base == "sigmoid" and eps > 0:
+        types, weights = ["sigmoid", "robust"], [2 * (1 - eps), -(1 - 2 * eps)]
+    else:
+        types, weights = [base], [1.0]
+    if loss_type == "rpo":
+        types, weights = [*types, "sft"], [*weights, sft_weight]
+    return {"loss_type": types, "loss_weights": weights, "label_smoothing": eps}
+
+
+def length_desensitized_logps(per_token_logps: Any, shift_completion_mask: Any, ld_alpha: float | None) -> Any:
+    """Summed log-probs of each row of a [chosen; rejected] batch, as TRL's loss and reference passes sum them.
+
+    With `ld_alpha` (LD-DPO, Liu et al. 2024) the tokens of a response past the shorter response of its pair count
+    `ld_alpha` times; TRL applies this to policy and reference alike (`_compute_loss`, `compute_ref_log_probs`), so
+    our per-pair scores must too, or preference accuracy would judge other log-ratios than the ones that trained.
+    `per_token_logps` is 0 outside the completion, as TRL's fused head returns it.
+    """
+    import torch
+
+    if ld_alpha is None:
+        return (per_token_logps * shift_completion_mask).sum(dim=1)
+    positions = shift_completion_mask.cumsum(dim=1)
+    chosen_lens, rejected_lens = shift_completion_mask.sum(dim=1).long().chunk(2, dim=0)
+    shared = torch.minimum(chosen_lens, rejected_lens).repeat(2).to(per_token_logps.device).unsqueeze(1)
+    shared_mask = (positions > 0) & (positions <= shared) & shift_completion_mask.bool()
+    tail_mask = (positions > shared) & shift_completion_mask.bool()
+    return (per_token_logps * shared_mask).sum(dim=1) + ld_alpha * (per_token_logps * tail_mask).sum(dim=1)
 
 
 def conservative_dpo_loss(beta: float, margin: float, eps: float) -> float:

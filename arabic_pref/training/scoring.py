@@ -25,10 +25,11 @@ from trl.trainer.utils import use_adapter
 
 from arabic_pref import upstream
 from arabic_pref.metrics import PairScores
+from arabic_pref.training.losses import length_desensitized_logps
 
 
-def _sequence_logps(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Summed log-probs of the completion tokens of each row (TRL's fused LM head, TRL's masking)."""
+def _sequence_logps(model: Any, batch: dict[str, torch.Tensor], ld_alpha: float | None = None) -> torch.Tensor:
+    """Summed log-probs of the completion tokens of each row (TRL's fused LM head, TRL's masking and LD weights)."""
     from arabic_pref.training.trl_dpo import lean_fused_head
 
     completion_mask = batch["completion_mask"]
@@ -42,7 +43,7 @@ def _sequence_logps(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
             use_cache=False,
         )
     seq_len = completion_mask.size(1) - 1
-    return out.log_probs[:, -seq_len:].sum(dim=1)
+    return length_desensitized_logps(out.log_probs[:, -seq_len:], completion_mask[:, 1:], ld_alpha)
 
 
 def _reference_context(trainer: Any) -> tuple[Any, Any]:
@@ -87,22 +88,23 @@ def pair_scores(trainer: Any, dataset: Any = None, relative: bool = False) -> Pa
     was_training = model.training
     model.eval()
     scores = PairScores()
+    ld_alpha = trainer.ld_alpha  # the reference columns carry TRL's LD weighting already; the forwards below too
     try:
         identical = policy_is_reference(trainer)
         for batch in trainer.get_eval_dataloader(dataset):
             batch = upstream.prepare_inputs(trainer, batch)
             if "ref_chosen_logps" in batch:
                 reference = torch.cat([batch["ref_chosen_logps"], batch["ref_rejected_logps"]])
-                policy = reference if identical else _sequence_logps(model, batch)
+                policy = reference if identical else _sequence_logps(model, batch, ld_alpha)
             elif identical and relative:
                 policy = reference = batch["input_ids"].new_zeros(batch["input_ids"].size(0), dtype=torch.float32)
             elif identical:
-                policy = reference = _sequence_logps(model, batch)
+                policy = reference = _sequence_logps(model, batch, ld_alpha)
             else:
-                policy = _sequence_logps(model, batch)
+                policy = _sequence_logps(model, batch, ld_alpha)
                 ref_module, ctx = _reference_context(trainer)
                 with ctx:
-                    reference = _sequence_logps(ref_module, batch)
+                    reference = _sequence_logps(ref_module, batch, ld_alpha)
             tokens = batch["completion_mask"][:, 1:].sum(dim=1)
             parts = (*policy.float().chunk(2), *reference.float().chunk(2), *tokens.chunk(2))
             # every rank scores its shard; gather_for_metrics drops the padding of an uneven last batch,

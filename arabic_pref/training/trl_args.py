@@ -35,6 +35,10 @@ DPO_LABEL_NAMES = [
 COMPARED_TRL_FIELDS = (
     "loss_type",
     "loss_weights",
+    "label_smoothing",
+    "ld_alpha",
+    "use_weighting",
+    "f_divergence_type",
     "warmup_steps",
     "optim",
     "adam_beta1",
@@ -99,29 +103,23 @@ def dpo_arguments(config: DPOConfig) -> dict[str, Any]:
         "beta": c.beta,
         "max_length": c.max_length,
         "precompute_ref_log_probs": c.precompute_ref_log_probs,
-        **trl_loss_arguments(c.loss_type, c.label_smoothing),
+        **trl_loss_arguments(c.loss_type, c.label_smoothing, c.sft_weight),
+        "ld_alpha": c.ld_alpha,
+        "use_weighting": c.use_weighting,
+        "f_divergence_type": c.f_divergence_type,
+        "f_alpha_divergence_coef": c.f_alpha_divergence_coef,
+        "discopop_tau": c.discopop_tau,
     }
 
 
-# trl.DPOConfig fields (TRL 1.16, read in trl/trainer/dpo_trainer.py) that change what the log-probs mean, or which
-# reference they are measured against, so that our per-pair metrics (summed policy log-prob minus summed reference
-# log-prob, ties 1/2) would no longer describe what TRL trains:
-# - ld_alpha: LD-DPO down-weights tokens past the shorter answer's length in TRL's log-probs (and, with precomputed
-#   reference log-probs, only on the reference side: ours stay plain sums);
-# - use_weighting: WPO weights each pair by the policy's length-normalised probabilities;
-# - f_divergence_type, f_alpha_divergence_coef: the implicit reward is no longer beta * log-ratio;
-# - sync_ref_model, ref_model_mixup_alpha, ref_model_sync_steps: TR-DPO moves the reference during training, so
-#   the log-ratios of different steps are against different references (and cached ones go stale).
+# trl.DPOConfig fields (TRL 1.16, read in trl/trainer/dpo_trainer.py) that change which reference the log-probs are
+# measured against, so that our per-pair metrics (policy log-prob minus reference log-prob, ties 1/2) would no longer
+# describe what trains: TR-DPO moves the reference during training (sync_ref_model, ref_model_mixup_alpha,
+# ref_model_sync_steps), so log-ratios of different steps are against different references and cached ones go stale.
+# The modifiers that reweight the log-probs (ld_alpha, use_weighting, f_divergence_type) are top-level fields whose
+# metrics follow TRL (arabic_pref.loss_checks); through `training_args` they are refused as derived.
 # A value equal to TRL's default changes nothing and passes.
-LOGPROB_CHANGING_FIELDS = (
-    "ld_alpha",
-    "use_weighting",
-    "f_divergence_type",
-    "f_alpha_divergence_coef",
-    "sync_ref_model",
-    "ref_model_mixup_alpha",
-    "ref_model_sync_steps",
-)
+LOGPROB_CHANGING_FIELDS = ("sync_ref_model", "ref_model_mixup_alpha", "ref_model_sync_steps")
 
 
 def check_pass_through(config: DPOConfig) -> None:
@@ -133,6 +131,9 @@ def check_pass_through(config: DPOConfig) -> None:
     unknown = sorted(set(config.training_args) - set(fields))
     if unknown:
         raise ConfigError("training_args", f"{', '.join(unknown)} not fields of trl.DPOConfig")
+    derived = sorted(set(config.training_args) & (set(dpo_arguments(config)) | {"learning_rate", "output_dir"}))
+    if derived:
+        raise ConfigError("training_args", f"{', '.join(derived)} are set from top-level fields; set those instead")
     for name in LOGPROB_CHANGING_FIELDS:
         if name in config.training_args and config.training_args[name] != fields[name].default:
             raise ConfigError(
@@ -141,9 +142,6 @@ def check_pass_through(config: DPOConfig) -> None:
                 f"{fields[name].default!r}); our preference metrics (summed log pi - log pi_ref per pair, ties 1/2) "
                 "would then not describe what trains, so it is refused",
             )
-    derived = sorted(set(config.training_args) & (set(dpo_arguments(config)) | {"learning_rate", "output_dir"}))
-    if derived:
-        raise ConfigError("training_args", f"{', '.join(derived)} are set from top-level fields; set those instead")
 
 
 def to_trl_config(config: DPOConfig) -> Any:

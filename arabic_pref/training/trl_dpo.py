@@ -27,6 +27,7 @@ from trl import DPOTrainer as TRLDPOTrainer
 from arabic_pref import upstream
 from arabic_pref.metrics import PairScores
 from arabic_pref.training import ref_cache
+from arabic_pref.training.losses import length_desensitized_logps
 
 log = logging.getLogger(__name__)
 REF_COLUMNS = ("ref_chosen_logps", "ref_rejected_logps")
@@ -244,14 +245,14 @@ class ArabicPrefDPOTrainer(TRLDPOTrainer):
         return result
 
     def _record_pairs(self, inputs: dict[str, Any], captured: list[torch.Tensor]) -> None:
-        """Per-pair sums of TRL's per-token log-probs (as its loss sums them), gathered across processes."""
+        """Per-pair sums of TRL's per-token log-probs (as its loss sums them, LD weights included), gathered."""
         shift_mask = inputs["completion_mask"][:, 1:]
         seq_len = shift_mask.size(1)
-        policy = captured[0][:, -seq_len:].sum(dim=1)
+        policy = length_desensitized_logps(captured[0][:, -seq_len:], shift_mask, self.ld_alpha)
         if REF_COLUMNS[0] in inputs:
             reference = torch.cat([inputs[REF_COLUMNS[0]], inputs[REF_COLUMNS[1]]]).to(policy.device)
         else:  # no precompute: the second forward of TRL's loss was the reference
-            reference = captured[1][:, -seq_len:].sum(dim=1)
+            reference = length_desensitized_logps(captured[1][:, -seq_len:], shift_mask, self.ld_alpha)
         tokens = shift_mask.sum(dim=1).to(policy.device)
         p_c, p_r = policy.float().chunk(2)
         r_c, r_r = reference.float().chunk(2)
