@@ -22,8 +22,9 @@ Accuracy (ties 1/2) of the reference (the base model) and of the trained policy,
 bootstrap intervals that resample prompts (questions), and the interval of the paired difference (policy minus
 reference, same resamples); DPO's implicit reward (log-ratio) accuracy; the length-only baseline (longer wins);
 drift as KL(policy || reference) per response token on held-out chosen answers; time per step and wall time.
-Then `--sweep-trials` Optuna trials over beta / learning rate / loss on the EXAMS split, selected on the
-validation questions, and the selected trial's held-out score.
+Each set's result is written to `--out` as soon as it is done. Then `--sweep-trials` Optuna trials over beta /
+learning rate / loss on the EXAMS split, selected on the validation questions, and the selected trial's held-out
+score. On a CPU shared with other jobs run it with OMP_NUM_THREADS=1 (BENCHMARKS.md: 10-20x faster there).
 """
 
 from __future__ import annotations
@@ -244,7 +245,7 @@ def run_set(name: str, train_pairs, heldout, folder: Path, args) -> tuple[dict, 
 def sweep(split: dict, kept: list[dict], ref: list[dict], folder: Path, args) -> dict:
     import optuna
 
-    validation = split["validation"]
+    validation = first_questions(split["validation"], args.sweep_validation, args.seed)
     trials, best = [], None
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=args.seed))
     for _ in range(args.sweep_trials):
@@ -284,6 +285,7 @@ def main() -> None:
     parser.add_argument("--kl-pairs", type=int, default=40)
     parser.add_argument("--sweep-trials", type=int, default=4)
     parser.add_argument("--sweep-steps", type=int, default=20)
+    parser.add_argument("--sweep-validation", type=int, default=0, help="validation pairs a trial is scored on (0=all)")
     parser.add_argument("--max-prompt-length", type=int, default=192)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--seed", type=int, default=42)
@@ -291,8 +293,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     wall = time.perf_counter()
-    summary: dict = {"model": GEMMA3_MODEL, "settings": {k: str(v) for k, v in vars(args).items()},
-                     "threads": torch.get_num_threads()}  # fmt: skip
+    summary: dict = {"model": GEMMA3_MODEL, "settings": {k: str(v) for k, v in vars(args).items()}}
+    summary |= {"threads": torch.get_num_threads(), "started_utc": time.strftime("%H:%M", time.gmtime())}
     with tempfile.TemporaryDirectory(prefix="real-arabic-") as tmp:
         folder = Path(tmp)
         split = split_exams(read_pairs(args.data_dir / "exams_ar_pairs.jsonl"), 500, args.validation_pairs, args.seed)
@@ -302,17 +304,24 @@ def main() -> None:
             random.Random(args.seed).shuffle(train_pairs)
             heldout = first_questions(split["heldout"], args.heldout, args.seed)
             summary["exams"], kept, ref = run_set("exams", train_pairs, heldout, folder, args)
-            if args.sweep_trials:
-                summary["exams_sweep"] = sweep(split, kept, ref, folder, args)
+            write(summary, args.out)
         if "arcd" in args.sets:
             train_pairs = read_pairs(args.data_dir / "arcd_pairs_train.jsonl")
             random.Random(args.seed).shuffle(train_pairs)
             heldout = first_questions(read_pairs(args.data_dir / "arcd_pairs_test.jsonl"), args.arcd_heldout, args.seed)
             summary["arcd"], _, _ = run_set("arcd", train_pairs, heldout, folder, args)
+            write(summary, args.out)
+        if "exams" in args.sets and args.sweep_trials:
+            summary["exams_sweep"] = sweep(split, kept, ref, folder, args)
     summary["wall_s"] = round(time.perf_counter() - wall, 1)
     print(json.dumps(summary, indent=1, ensure_ascii=False))
-    if args.out:
-        args.out.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    write(summary, args.out)
+
+
+def write(summary: dict, out: Path | None) -> None:
+    """The result so far (each set is written as soon as it is done)."""
+    if out:
+        out.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
