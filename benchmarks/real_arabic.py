@@ -61,8 +61,10 @@ def question_order(pairs: list[dict], seed: int) -> list[str]:
     return questions
 
 
-def split_exams(pairs: list[dict], min_heldout: int, n_validation: int, seed: int) -> dict[str, list[dict]]:
-    """Whole questions to held-out until >= min_heldout pairs, then validation, then training; writes the split."""
+def split_exams(
+    pairs: list[dict], min_heldout: int, n_validation: int, seed: int, out: Path | None = SPLIT_FILE
+) -> dict[str, list[dict]]:
+    """Whole questions to held-out until >= min_heldout pairs, then validation, then training; written to `out`."""
     identical = sum(p["chosen"] == p["rejected"] for p in pairs)
     pairs = [p for p in pairs if p["chosen"] != p["rejected"]]
     by_question: dict[str, list[dict]] = {}
@@ -75,7 +77,9 @@ def split_exams(pairs: list[dict], min_heldout: int, n_validation: int, seed: in
         side = side if side == "heldout" or len(sides["validation"]) < n_validation else "train"
         sides[side] += by_question[q]
         owner[hashlib.sha256(q.encode()).hexdigest()] = side
-    SPLIT_FILE.write_text(
+    if out is None:
+        return sides
+    out.write_text(
         json.dumps(
             {
                 "source": "exams_ar_pairs.jsonl (../shared/data); key = SHA-256 of the UTF-8 prompt text",
@@ -285,6 +289,7 @@ def main() -> None:
     parser.add_argument("--kl-pairs", type=int, default=40)
     parser.add_argument("--sweep-trials", type=int, default=4)
     parser.add_argument("--sweep-steps", type=int, default=20)
+    parser.add_argument("--sweep-only", action="store_true", help="no sets, only the EXAMS sweep")
     parser.add_argument("--sweep-validation", type=int, default=0, help="validation pairs a trial is scored on (0=all)")
     parser.add_argument("--max-prompt-length", type=int, default=192)
     parser.add_argument("--max-length", type=int, default=256)
@@ -292,6 +297,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    args.sets = [] if args.sweep_only else args.sets
     wall = time.perf_counter()
     summary: dict = {"model": GEMMA3_MODEL, "settings": {k: str(v) for k, v in vars(args).items()}}
     summary |= {"threads": torch.get_num_threads(), "started_utc": time.strftime("%H:%M", time.gmtime())}
@@ -299,19 +305,23 @@ def main() -> None:
         folder = Path(tmp)
         split = split_exams(read_pairs(args.data_dir / "exams_ar_pairs.jsonl"), 500, args.validation_pairs, args.seed)
         summary["exams_split"] = {k: len(v) for k, v in split.items()}
+        random.Random(args.seed).shuffle(split["train"])
+        heldout = first_questions(split["heldout"], args.heldout, args.seed)
         if "exams" in args.sets:
-            train_pairs = split["train"]
-            random.Random(args.seed).shuffle(train_pairs)
-            heldout = first_questions(split["heldout"], args.heldout, args.seed)
-            summary["exams"], kept, ref = run_set("exams", train_pairs, heldout, folder, args)
+            summary["exams"], kept, ref = run_set("exams", split["train"], heldout, folder, args)
             write(summary, args.out)
+        elif args.sweep_only:  # the sweep alone (another process runs the sets): the reference scored here
+            trainer = DPOTrainer(DPOConfig(model_name=GEMMA3_MODEL, report_to="none", output_dir=str(folder / "r")))
+            kept, _ = formatted(trainer.setup_tokenizer(), heldout, args)
+            ref = score(trainer.setup_model(), trainer.tokenizer, kept)
+            del trainer
         if "arcd" in args.sets:
             train_pairs = read_pairs(args.data_dir / "arcd_pairs_train.jsonl")
             random.Random(args.seed).shuffle(train_pairs)
             heldout = first_questions(read_pairs(args.data_dir / "arcd_pairs_test.jsonl"), args.arcd_heldout, args.seed)
             summary["arcd"], _, _ = run_set("arcd", train_pairs, heldout, folder, args)
             write(summary, args.out)
-        if "exams" in args.sets and args.sweep_trials:
+        if ("exams" in args.sets or args.sweep_only) and args.sweep_trials:
             summary["exams_sweep"] = sweep(split, kept, ref, folder, args)
     summary["wall_s"] = round(time.perf_counter() - wall, 1)
     print(json.dumps(summary, indent=1, ensure_ascii=False))
