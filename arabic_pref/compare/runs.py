@@ -251,6 +251,8 @@ def _with_optuna(rows: list[dict[str, Any]], storage: str | None, study_name: st
             row.update(loss_type=trial.params.get("loss"), learning_rate=_float(trial.params.get("learning_rate")))
             rows.append(row)
         row["state"] = trial.state.name
+        if trial.constraints:  # the capability guard (max_mc_drop): an infeasible trial is never selected
+            row["feasible"] = all(v <= 0 for v in trial.constraints.values())
         if trial.values:  # the first objective of a multi-objective study (FrozenTrial.value refuses those)
             row["objective"] = trial.values[0]
         elif trial.state.name == "FAIL":
@@ -308,7 +310,7 @@ def format_table(table: Any) -> str:
         lines.append(
             [
                 "" if row.trial is None or _isnan(row.trial) else f"{int(row.trial)}",
-                str(row.state or ""),
+                "INFEASIBLE" if getattr(row, "feasible", None) is False else str(row.state or ""),
                 str(row.loss_type or ""),
                 _num(row.beta, "{:.4g}"),
                 _num(row.learning_rate, "{:.2e}"),

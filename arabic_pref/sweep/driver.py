@@ -192,7 +192,13 @@ class SweepDriver:
             f"Sweep {self.s.study_name}: {len(finished_trials(self.study))} finished trials in {self.storage_url}",
         ]
         if best is None:
-            lines.append("  no trial completed")
+            complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            lines.append(
+                f"  no feasible trial: each of the {len(complete)} completed trials lost more multiple-choice accuracy "
+                "than max_mc_drop allows"
+                if complete and self.multi is False
+                else "  no trial completed"
+            )
         else:
             from arabic_pref.sweep.conclusion import summary_lines
             from arabic_pref.sweep.selection import interval_text

@@ -27,6 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 from arabic_pref.intervals import Z95, paired_difference
 
 SELECTIONS = ("best", "one_se")
+MC_DROP_ATTR = "mc_drop"  # user attribute and constraint name of the capability guard
 SE_ATTR = "objective_se"
 CI_ATTR = "objective_ci"  # [low, high]: the 95% interval of the trial's objective on validation
 KL_ATTR = "drift/kl_per_token"
@@ -34,7 +35,22 @@ MOVED_ATTR = "logratio_abs_per_token"
 
 
 def complete_trials(study: optuna.Study) -> list[FrozenTrial]:
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+    """Completed trials that meet every constraint (the capability guard's `max_mc_drop`): the ones to select from."""
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+    return [t for t in done if is_feasible(t)]
+
+
+def is_feasible(trial: FrozenTrial) -> bool:
+    """Optuna's rule: every constraint value <= 0 (a trial without constraints is feasible)."""
+    return all(value <= 0 for value in trial.constraints.values())
+
+
+def mc_drop(summary: dict) -> float:
+    """How far the worst multiple-choice set fell below the reference (-delta; positive = capability lost).
+
+    A run that scored no set cannot show it kept its capability: infinitely far, so never feasible."""
+    deltas = [v for k, v in summary.items() if k.startswith("mc/") and k.endswith("/delta")]
+    return max(-d for d in deltas) if deltas else math.inf
 
 
 def _sign(study: optuna.Study) -> float:

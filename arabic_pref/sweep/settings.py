@@ -6,6 +6,7 @@ A bad value must stop the sweep with one line and exit 2 (the project's ConfigEr
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from arabic_pref.errors import ConfigError
@@ -45,6 +46,9 @@ def check_settings(settings: Any) -> None:
             f"must be more than twice heartbeat_interval ({values['heartbeat_interval']}), got "
             f"{values['grace_period']}: a heartbeat delayed by a lock wait would let another worker fail a live trial",
         )
+    drop = settings.get("max_mc_drop")
+    if drop is not None and (isinstance(drop, bool) or not isinstance(drop, int | float) or not math.isfinite(drop)):
+        raise ConfigError(f"{PREFIX}.max_mc_drop", f"must be null or a finite number (0.02 = two points), got {drop!r}")
     name = settings.get("study_name")
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"{PREFIX}.study_name", f"must be a non-empty name, got {name!r}")

@@ -16,7 +16,7 @@ from transformers import TrainerCallback
 
 from arabic_pref import tracking
 from arabic_pref.secrets import mask_text
-from arabic_pref.sweep.selection import CI_ATTR, KL_ATTR, MOVED_ATTR, SE_ATTR, se_from_interval
+from arabic_pref.sweep.selection import CI_ATTR, KL_ATTR, MC_DROP_ATTR, MOVED_ATTR, SE_ATTR, mc_drop, se_from_interval
 
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 
@@ -30,6 +30,7 @@ class TrialContext:
     pruner: Any
     n_jobs: int = 1
     prune_from_evaluation: int = 2  # evaluations before this one report but never prune
+    max_mc_drop: float | None = None  # the capability guard's constraint (see TrialCallback._record)
 
     def may_prune(self, evaluation: int) -> bool:
         """Pruning starts at the `prune_from_evaluation`-th evaluation (1-based), whatever eval_steps is."""
@@ -88,6 +89,7 @@ def context_from_hydra(trial_id: int | None) -> TrialContext | None:
         pruner=instantiate(sweeper.pruner) if sweeper.get("pruner") and single else None,
         n_jobs=int(launcher.get("n_jobs", 1) or 1),
         prune_from_evaluation=int(sweeper.get("prune_from_evaluation", 2) or 1),
+        max_mc_drop=sweeper.get("max_mc_drop"),
     )
 
 
@@ -171,6 +173,10 @@ class TrialCallback(TrainerCallback):
         for name in (MOVED_ATTR, KL_ATTR):  # the one-SE rule's measures of drift
             if summary.get(name) is not None:
                 trial.set_user_attr(name, summary[name])
+        if self.context.max_mc_drop is not None:  # on the live trial, before it is told: samplers read it then
+            drop = mc_drop(summary)
+            trial.set_user_attr(MC_DROP_ATTR, drop)
+            trial.set_constraint(MC_DROP_ATTR, drop - self.context.max_mc_drop)  # feasible when <= 0
 
     def finish(self, kind: str, value: Any) -> str:
         """Tell the study how this trial ended, then tag its MLflow run: the trial is recorded the moment it ends,

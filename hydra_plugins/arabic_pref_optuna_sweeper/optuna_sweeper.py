@@ -45,6 +45,9 @@ class ArabicPrefOptunaSweeperConf:
     # best: the best objective (ties: earlier trial); one_se: the least-drift trial within one standard error of
     # the best (arabic_pref.sweep.selection). Both are reported; this picks which is "selected"
     selection: str = "best"
+    # the capability guard as a constraint: a trial whose multiple-choice accuracy (eval_mc_sets; the worst set)
+    # falls more than this below the reference's is infeasible, never selected, and TPE learns to avoid it
+    max_mc_drop: float | None = None
     # the first evaluation at which the pruner may stop a trial (counted by the trial, so eval_steps cannot move it);
     # 2: never on a single evaluation of a few dozen pairs
     prune_from_evaluation: int = 2
