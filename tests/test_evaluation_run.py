@@ -38,6 +38,11 @@ def test_run_logs_generations_drift_and_an_extra_eval_set(tmp_path, run_dirs):
     for name in ("preference_accuracy", "preference_accuracy_per_token", "reward_margin", "length_baseline_accuracy"):
         assert prefix + name in metrics and summary[prefix + name] == pytest.approx(metrics[prefix + name])
     assert metrics[prefix + "pairs"] == 4  # capped at max_eval_samples, as the validation split is
+    assert metrics[prefix + "preference_accuracy_n"] == 4  # with its interval, as every accuracy
+    assert metrics[prefix + "preference_accuracy_ci_low"] <= metrics[prefix + "preference_accuracy"]
+    assert "pair_scores/eval_set_dialects.json" in {
+        a.path for a in client.list_artifacts(run.info.run_id, "pair_scores")
+    }
     # the capability guard on the shipped multiple-choice set: reference and trained model, and their difference
     mc = "mc/arabic_mc/"
     assert metrics[mc + "questions"] == 24 and 0.0 <= metrics[mc + "reference_accuracy"] <= 1.0
