@@ -254,9 +254,12 @@ def _number_violation(rule: Rule, value: Any) -> str | None:
         return None
     if isinstance(value, float) and not math.isfinite(value):
         return f"must be a finite number in {rule.describe()}, got {value}"
-    low_ok = rule.low is None or (value > rule.low if rule.low_open else value >= rule.low)
-    high_ok = rule.high is None or (value < rule.high if rule.high_open else value <= rule.high)
-    return None if low_ok and high_ok else f"must be in {rule.describe()}, got {value}"
+    also = "".join(f" or {_g(v)}" for v in rule.extra)
+    if rule.low is not None and not (value > rule.low if rule.low_open else value >= rule.low):
+        return f"must be {'>' if rule.low_open else '>='} {_g(rule.low)}{also}, got {value}"
+    if rule.high is not None and not (value < rule.high if rule.high_open else value <= rule.high):
+        return f"must be {'<' if rule.high_open else '<='} {_g(rule.high)}{also}, got {value}"
+    return None
 
 
 def _path_out_violation(path: Path) -> str | None:
