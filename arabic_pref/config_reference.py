@@ -23,7 +23,8 @@ CONF_DIR = config_dir()
 def default_groups() -> dict[str, str]:
     """The default option of each config group of conf/train.yaml (e.g. {"model": "tiny_qwen", ...})."""
     defaults = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "train.yaml").defaults, resolve=False)
-    choices = {k: v for entry in defaults if isinstance(entry, dict) for k, v in entry.items() if v}
+    # `optional run: ...` is group `run`
+    choices = {k.removeprefix("optional "): v for e in defaults if isinstance(e, dict) for k, v in e.items() if v}
     # a choice may name another group's choice, as `run: ${model}` does
     return {k: choices.get(v[2:-1], v) if v.startswith("${") else v for k, v in choices.items()}
 

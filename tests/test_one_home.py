@@ -35,13 +35,23 @@ def test_hf_hub_offline_is_read_by_huggingface_hubs_rule(monkeypatch, value, off
     assert hub.offline_by_env() is offline
 
 
-def test_a_config_is_checked_once_on_its_way_to_trl(caplog):
+def test_a_config_is_checked_once_on_its_way_to_trl():
     from arabic_pref.training.trl_args import to_trl_config
 
-    with caplog.at_level(logging.WARNING, logger="arabic_pref.config"):
+    # a handler of our own, on a logger switched on: an earlier test's logging set-up in this process (a store
+    # migration's fileConfig, the console's) may have disabled it or stopped it from propagating
+    logger, seen = logging.getLogger("arabic_pref.config"), []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger.addHandler(handler)
+    was_disabled, logger.disabled = logger.disabled, False
+    try:
         config = DPOConfig(beta=2.0, report_to="none")  # outside the recommended range: one warning
         to_trl_config(config)
-    assert [r.message for r in caplog.records].count("beta=2.0 is outside the recommended range 0.01-1.0") == 1
+    finally:
+        logger.removeHandler(handler)
+        logger.disabled = was_disabled
+    assert seen.count("beta=2.0 is outside the recommended range 0.01-1.0") == 1
     config.beta = -1.0  # assigned after construction, as the spec's examples do: checked again
     with pytest.raises(ValueError, match="beta: must be > 0"):
         to_trl_config(config)

@@ -168,6 +168,7 @@ def test_hopeless_trial_is_pruned_in_optuna_and_mlflow(tmp_path):
         "~hydra.sweeper.pruner.n_startup_trials",
         "~hydra.sweeper.pruner.n_warmup_steps",
         "+hydra.sweeper.pruner.lower=1.01",  # no accuracy reaches it: pruned at the first evaluation
+        "hydra.sweeper.prune_from_evaluation=1",  # the default waits for a second evaluation
     )
     study = _study(tmp_path)
     assert [t.state for t in study.trials] == [TrialState.PRUNED]
