@@ -67,6 +67,19 @@ def broadcast(value: Any) -> Any:
     return box[0]
 
 
+def sum_across_processes(values: list[float]) -> list[float]:
+    """Element-wise sums of every rank's `values` (same length on each), on every rank; the values when single."""
+    if not is_distributed():
+        return list(values)
+    import torch
+    import torch.distributed as dist
+
+    state = _state()
+    total = torch.tensor(values, dtype=torch.float64, device=state.device)  # NCCL needs the process's own GPU
+    dist.all_reduce(total)
+    return total.cpu().tolist()
+
+
 def wait_for_everyone() -> None:
     if is_distributed():
         _state().wait_for_everyone()

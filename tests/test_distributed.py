@@ -102,3 +102,9 @@ def test_two_torchrun_processes_match_one_process_with_the_same_global_batch(tmp
     margins_one = _history(client_one, run_one.info.run_id, "reward_margin")
     margins_two = _history(client_two, run_two.info.run_id, "reward_margin")
     assert margins_two == pytest.approx(margins_one, rel=1e-4, abs=1e-6)
+    # drift passes split between the ranks and summed: every validation pair's chosen answer once (rank 0's shard
+    # alone holds 3 of the 5 pairs), and each held-out text once
+    drift_one, drift_two = run_one.data.metrics, run_two.data.metrics
+    assert drift_two["drift/kl_tokens"] == drift_one["drift/kl_tokens"] > 0
+    for key in ("drift/kl_per_token", "drift/ppl_policy", "drift/ppl_reference", "drift/ppl_ratio"):
+        assert drift_two[key] == pytest.approx(drift_one[key], rel=1e-3, abs=1e-7), key
