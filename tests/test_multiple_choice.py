@@ -42,6 +42,12 @@ def test_accuracy_delta_and_per_tag_accuracy_from_hand_made_log_likelihoods():
     assert m["mc/quiz/accuracy"] == 0.75 and m["mc/quiz/reference_accuracy"] == 1.0
     assert m["mc/quiz/delta"] == pytest.approx(-0.25) and m["mc/quiz/questions"] == 4
     assert m["mc/quiz/subject/math/accuracy"] == 0.5 and m["mc/quiz/subject/history/accuracy"] == 1.0
+    # intervals: the reference is right on every question, so every resample is too; the policy's delta is 0 or
+    # -1 per question, so no resample can show a gain, and one drawing q2 twice or more reaches -0.5
+    assert (m["mc/quiz/reference_accuracy_ci_low"], m["mc/quiz/reference_accuracy_ci_high"]) == (1.0, 1.0)
+    assert m["mc/quiz/accuracy_ci_low"] <= 0.5 and m["mc/quiz/accuracy_ci_high"] == 1.0
+    assert m["mc/quiz/accuracy_n"] == 4 and m["mc/quiz/subject/math/accuracy_n"] == 2
+    assert m["mc/quiz/delta_ci_high"] == 0.0 and m["mc/quiz/delta_ci_low"] <= -0.5
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ rules, and scored for the reference once per run (it is frozen) and for the poli
 
 Metrics of a set NAME: `mc/NAME/accuracy` (the trained model), `mc/NAME/reference_accuracy`, `mc/NAME/delta`
 (trained minus reference: negative = capability lost), `mc/NAME/questions`, and the accuracy per tag value
-(`mc/NAME/<tag>/<value>/accuracy`, e.g. per subject).
+(`mc/NAME/<tag>/<value>/accuracy`, e.g. per subject); each accuracy and the delta with its 95% interval.
 
 Files: JSONL, one `{"question": str, "choices": [str, ...], "gold": int}` per line (optional string tags such as
 "subject"); `eval_mc_sets` entries are PATH or NAME=PATH, and `builtin:arabic-mc` is the shipped set.
@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from arabic_pref.errors import ConfigError
+from arabic_pref.intervals import paired_difference
+from arabic_pref.metrics import with_interval
 
 KEY = "eval_mc_sets"
 PREFIX = "mc"
@@ -134,27 +136,28 @@ def predicted_choice(logprobs: list[float], choices: list[str]) -> int:
 
 
 def accuracy_metrics(mc_set: MCSet, policy: list[list[float]], reference: list[list[float]]) -> dict[str, float]:
-    """The set's metrics from the per-choice log-probabilities of both models (see the module docstring)."""
-    mine = [predicted_choice(lp, q.choices) == q.gold for lp, q in zip(policy, mc_set.questions, strict=True)]
-    ref = [predicted_choice(lp, q.choices) == q.gold for lp, q in zip(reference, mc_set.questions, strict=True)]
+    """The set's metrics from the per-choice log-probabilities of both models (see the module docstring).
+
+    Every accuracy carries its 95% bootstrap interval and question count (`_ci_low`, `_ci_high`, `_n`), and the
+    delta the interval of the paired difference: both models answer the same questions, so a question's
+    difficulty cancels and the delta's interval is far narrower than the two accuracies' intervals suggest.
+    """
+    mine = [float(predicted_choice(lp, q.choices) == q.gold) for lp, q in zip(policy, mc_set.questions, strict=True)]
+    ref = [float(predicted_choice(lp, q.choices) == q.gold) for lp, q in zip(reference, mc_set.questions, strict=True)]
     p = mc_set.prefix
-    out = {
-        f"{p}accuracy": _mean(mine),
-        f"{p}reference_accuracy": _mean(ref),
-        f"{p}delta": _mean(mine) - _mean(ref),
-        f"{p}questions": float(len(mine)),
-    }
-    by_tag: dict[str, list[bool]] = {}
+    delta = paired_difference(mine, ref)
+    out = with_interval(f"{p}accuracy", mine, None) | with_interval(f"{p}reference_accuracy", ref, None)
+    out |= {f"{p}delta": delta.estimate, f"{p}delta_ci_low": delta.low, f"{p}delta_ci_high": delta.high}
+    out[f"{p}questions"] = float(len(mine))
+    by_tag: dict[str, list[float]] = {}
     for question, correct in zip(mc_set.questions, mine, strict=True):
         for tag, value in question.tags.items():
             by_tag.setdefault(f"{p}{_TAG_VALUE.sub('_', tag)}/{_TAG_VALUE.sub('_', value)}/accuracy", []).append(
                 correct
             )
-    return out | {name: _mean(flags) for name, flags in sorted(by_tag.items())}
-
-
-def _mean(flags: list[bool]) -> float:
-    return sum(flags) / len(flags) if flags else 0.0
+    for name, flags in sorted(by_tag.items()):
+        out |= with_interval(name, flags, None)
+    return out
 
 
 def choice_logprobs(
