@@ -9,10 +9,15 @@ softmax is kept so the backward is just `grad = g * (onehot - softmax)` and two 
 floats for the N completion tokens of one micro-batch, which is small for the short sequences CPU runs use).
 Values and gradients match TRL's kernel (tests/test_fast_logprob.py).
 
-Tiles are sized in bytes, not tokens (`TILE_BYTES`): glibc serves an allocation above its mmap threshold (at most
-32 MiB) with fresh pages that the kernel maps and zeroes on first touch, so a 256-token tile of Qwen's vocabulary
-(155 MB) paid page faults on every chunk (a third of a step's time was system time). Tiles under the threshold
-reuse the heap: 1.6x faster on the tiny default's LM head (benchmarks/BENCHMARKS.md).
+Tiles are sized in bytes, not tokens, and grow with the LM head (`_tiles`). Two costs pull apart:
+- glibc serves an allocation above its mmap threshold (at most 32 MiB) with fresh pages that the kernel maps and
+  zeroes on first touch, so on the tiny default (a 39 MB head) a 256-token tile of Qwen's vocabulary (155 MB) paid
+  page faults on every chunk: tiles of at least `TILE_BYTES` (16 MiB) that stay small reuse the heap (1.6x faster).
+- every tile streams the whole head's weight through the cache. A real model's head is 545 MB (Qwen2.5-0.5B) to
+  671 MB (Gemma 3, 262,144 x 640), so with 16 MiB tiles (16 Gemma tokens) that read dominates and the path was
+  slower than TRL's kernel. A tile of half the head's bytes amortises it: on 512 tokens, 2 threads, Gemma's head
+  7.5 s -> 2.8 s (TRL 4.0 s), Qwen2.5-0.5B's 4.3 s -> 1.9 s (TRL 3.4 s); larger tiles gain under 10%
+  (`benchmarks/logprob_tiles.py`, BENCHMARKS.md).
 
 `install()` swaps the function TRL's `add_fused_lm_head` calls; GPU and other devices keep TRL's own kernels.
 The extra outputs TRL logs (entropy, mean logit, top-1, log-sum-sq-probs) are returned without gradient:
@@ -23,7 +28,8 @@ from __future__ import annotations
 
 import torch
 
-TILE_BYTES = 16 * 2**20  # one [tokens x vocab] fp32 logits tile; under glibc's 32 MiB mmap threshold (see above)
+TILE_BYTES = 16 * 2**20  # the smallest [tokens x vocab] fp32 logits tile; under glibc's 32 MiB mmap threshold
+HEAD_FRACTION = 0.5  # a tile holds at least this share of the LM head's fp32 bytes (see above)
 _originals: dict = {}
 
 
@@ -49,9 +55,10 @@ def _logits(
     return z, torch.tensor(scale * inv_t)
 
 
-def _tiles(n_tokens: int, vocab: int) -> list[slice]:
-    """Token slices whose fp32 logits tile stays within TILE_BYTES."""
-    rows = max(1, TILE_BYTES // (4 * vocab))
+def _tiles(n_tokens: int, vocab: int, dim: int) -> list[slice]:
+    """Token slices whose fp32 logits tile holds max(TILE_BYTES, HEAD_FRACTION x the head's bytes)."""
+    tile_bytes = max(TILE_BYTES, int(HEAD_FRACTION * 4 * vocab * dim))
+    rows = max(1, tile_bytes // (4 * vocab))
     return [slice(start, start + rows) for start in range(0, n_tokens, rows)]
 
 
@@ -75,7 +82,7 @@ class CpuLogProbFunction(torch.autograd.Function):
         parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("lp", "p", "dz", "ent", "sq", "mean", "top1")}
         need_p = keep_probs or "entropy" in outputs
         with torch.no_grad():
-            for sl in _tiles(hidden.shape[0], weight.shape[0]):
+            for sl in _tiles(hidden.shape[0], weight.shape[0], weight.shape[1]):
                 z, dz = _logits(hidden[sl], weight, bias, logit_scale, softcap, inv_t)
                 top, top_index = z.max(dim=-1)
                 p = torch.sub(z, top[:, None]).exp_()  # unnormalised softmax, shared with the log-sum-exp
@@ -132,7 +139,7 @@ class CpuLogProbFunction(torch.autograd.Function):
         grad_bias = (
             torch.zeros_like(bias, dtype=torch.float32) if bias is not None and ctx.needs_input_grad[2] else None
         )
-        for i, sl in enumerate(_tiles(hidden.shape[0], weight.shape[0])):
+        for i, sl in enumerate(_tiles(hidden.shape[0], weight.shape[0], weight.shape[1])):
             g = grad_logprobs[sl].float()
             # d logp_target / dz = onehot(target) - softmax(z)
             grad_z = ctx.probs[i].mul_(-g[:, None])  # in place: the kept softmax is not needed after this

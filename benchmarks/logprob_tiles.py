@@ -2,10 +2,11 @@
 
     python benchmarks/logprob_tiles.py [--vocab 262144] [--dim 640] [--tokens 512] [--repeats 3]
 
-`arabic_pref/fast_logprob.py` sizes each [tokens x vocab] fp32 logits tile in bytes (TILE_BYTES, 16 MiB: under
-glibc's 32 MiB mmap threshold). With Gemma's vocabulary a 16 MiB tile holds 16 tokens, against 27 for Qwen's;
-this times forward + backward of one micro-batch's completion tokens (`--tokens`, e.g. 4 pairs x 2 sides x 64)
-at several tile sizes, and TRL's own CPU kernel, on random weights of the real shapes.
+`arabic_pref/fast_logprob.py` sizes each [tokens x vocab] fp32 logits tile in bytes: at least TILE_BYTES (16 MiB,
+under glibc's 32 MiB mmap threshold) and at least HEAD_FRACTION of the head's own bytes. This times forward +
+backward of one micro-batch's completion tokens (`--tokens`, e.g. 4 pairs x 2 sides x 64) at fixed tile sizes,
+at the default rule, and TRL's own CPU kernel, on random weights of the real shapes (`--vocab`, `--dim`: Gemma 3
+262144 x 640, Qwen2.5-0.5B 151936 x 896, the tiny default 151665 x 64).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from trl.kernels import ChunkedLogProbFunction
 
 from arabic_pref import fast_logprob
 from arabic_pref.fast_logprob import CpuLogProbFunction
+
+MIBS = (4, 8, 16, 24, 48, 96, 192, 384, 768)
 
 
 def timed(fn, hidden, weight, targets, repeats: int) -> float:
@@ -44,17 +47,23 @@ def main() -> None:
     weight = torch.randn(args.vocab, args.dim) * 0.03
     targets = torch.randint(0, args.vocab, (args.tokens,))
     result: dict = {"settings": vars(args), "threads": torch.get_num_threads(), "seconds": {}}
-    default = fast_logprob.TILE_BYTES
+    default = fast_logprob.TILE_BYTES, fast_logprob.HEAD_FRACTION
     try:
-        for mib in (4, 8, 16, 24, 48, 96):
+        fast_logprob.HEAD_FRACTION = 0.0  # each size as given
+        for mib in MIBS:
             fast_logprob.TILE_BYTES = mib * 2**20
-            rows = fast_logprob._tiles(args.tokens, args.vocab)[0].stop
+            rows = fast_logprob._tiles(args.tokens, args.vocab, args.dim)[0].stop
             result["seconds"][f"ours_{mib}MiB_{rows}tokens"] = timed(
                 CpuLogProbFunction, hidden, weight, targets, args.repeats
             )
             print(json.dumps(result["seconds"]), flush=True)
+        fast_logprob.TILE_BYTES, fast_logprob.HEAD_FRACTION = default
+        rows = fast_logprob._tiles(args.tokens, args.vocab, args.dim)[0].stop
+        result["seconds"][f"ours_default_{rows}tokens"] = timed(
+            CpuLogProbFunction, hidden, weight, targets, args.repeats
+        )
     finally:
-        fast_logprob.TILE_BYTES = default
+        fast_logprob.TILE_BYTES, fast_logprob.HEAD_FRACTION = default
     result["seconds"]["trl_kernel"] = timed(ChunkedLogProbFunction, hidden, weight, targets, args.repeats)
     print(json.dumps(result, indent=1))
 

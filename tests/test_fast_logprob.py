@@ -47,7 +47,7 @@ def test_several_tiles_match_trl_kernel(monkeypatch):
     torch.manual_seed(1)
     vocab, dim, n_tokens = 5003, 32, 300
     monkeypatch.setattr(fast_logprob, "TILE_BYTES", 64 * vocab * 4)
-    assert len(fast_logprob._tiles(n_tokens, vocab)) == 5
+    assert len(fast_logprob._tiles(n_tokens, vocab, dim)) == 5
     hidden, weight = torch.randn(n_tokens, dim), torch.randn(vocab, dim) * 0.3
     targets = torch.randint(0, vocab, (n_tokens,))
     ours, our_grads = _run(CpuLogProbFunction, hidden, weight, None, targets, 1.0, None, 1.0)
@@ -56,13 +56,18 @@ def test_several_tiles_match_trl_kernel(monkeypatch):
         assert torch.equal(a, b) if a.dtype == torch.bool else torch.allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_tiles_stay_under_the_mmap_threshold_and_cover_every_token():
-    # Qwen2.5's vocabulary: 16 MiB / (151,665 x 4 bytes) = 27 tokens a tile, well under glibc's 32 MiB threshold
-    tiles = fast_logprob._tiles(1000, 151_665)
-    assert {t.stop - t.start for t in tiles[:-1]} == {27}
-    assert 27 * 151_665 * 4 <= fast_logprob.TILE_BYTES < 32 * 2**20
+def test_tiles_stay_under_the_mmap_threshold_on_a_small_head_and_grow_with_a_large_one():
+    # the tiny default (151,665 x 64, a 39 MB head): half its bytes is 32 tokens a tile, under glibc's 32 MiB
+    # threshold; a smaller head still gets TILE_BYTES (27 tokens of this vocabulary)
+    tiles = fast_logprob._tiles(1000, 151_665, 64)
+    assert {t.stop - t.start for t in tiles[:-1]} == {32} and 32 * 151_665 * 4 < 32 * 2**20
+    assert fast_logprob._tiles(1000, 151_665, 16)[0] == slice(0, 27) and fast_logprob.TILE_BYTES < 32 * 2**20
     assert [i for t in tiles for i in range(1000)[t]] == list(range(1000))
-    assert fast_logprob._tiles(3, 10**9) == [slice(0, 1), slice(1, 2), slice(2, 3)]  # at least one token a tile
+    # a real head streams hundreds of MB a tile: half its bytes a tile, i.e. dim / 2 tokens (Gemma 3: 320 of 640;
+    # Qwen2.5-0.5B: 448 of 896)
+    assert fast_logprob._tiles(1000, 262_144, 640)[0] == slice(0, 320)
+    assert fast_logprob._tiles(1000, 151_936, 896)[0] == slice(0, 448)
+    assert fast_logprob._tiles(3, 10**9, 1) == [slice(0, 1), slice(1, 2), slice(2, 3)]  # at least one token a tile
 
 
 def test_install_is_reversible_and_only_routes_cpu():
