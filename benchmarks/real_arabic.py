@@ -7,33 +7,27 @@
 first N held-out pairs, in a seeded order of whole questions, to fit a shared 2-core CPU.
 
 Data (../shared/data, never copied into the repository):
-- EXAMS-ar (exams_ar_pairs.jsonl: a school exam question; chosen = the correct option, rejected = one wrong option,
-  three pairs a question) is split BY QUESTION, so no question is on both sides: whole questions in a seeded
-  order go to the held-out side until it has at least 500 pairs; the one pair whose chosen and rejected texts are
-  identical is dropped. The split is written (SHA-256 of each question's text, not the text) to
-  benchmarks/exams_ar_split.json so a later capability guard scores only held-out questions. A few train-side
-  questions (`--validation-pairs`) pick the sweep's trial and are never trained on.
+- EXAMS-ar is split by question (`real_arabic_data.py`, committed as benchmarks/exams_ar_split.json). A few
+  train-side questions (`--validation-pairs`) pick the sweep's trial and are never trained on. The held-out
+  questions are also scored as multiple choice (`--mc`, the capability guard's acc_norm), before and after.
 - ARCD: arcd_pairs_train.jsonl trains; the held-out pairs come from arcd_pairs_test.jsonl (all 702 at full size).
   Prompts (an instruction, a Wikipedia passage, then the question) are cut to `--max-prompt-length` tokens by the
   training formatter, which drops the *beginning* of the passage, so the question is always kept (counted).
 
-Scores: log pi(y|x) over the response tokens (<end_of_turn> included), formatted exactly as training formats them.
-Accuracy (ties 1/2) of the reference (the base model) and of the trained policy, summed and per token, with 95%
-bootstrap intervals that resample prompts (questions), and the interval of the paired difference (policy minus
-reference, same resamples); DPO's implicit reward (log-ratio) accuracy; the length-only baseline (longer wins);
-drift as KL(policy || reference) per response token on held-out chosen answers; time per step and wall time.
-Each set's result is written to `--out` as soon as it is done. Then `--sweep-trials` Optuna trials over beta /
-learning rate / loss on the EXAMS split, selected on the validation questions, and the selected trial's held-out
-score. On a CPU shared with other jobs run it with OMP_NUM_THREADS=1 (BENCHMARKS.md: 10-20x faster there).
+Scores (`real_arabic_scoring.py`): reference and policy accuracy, summed and per token, with 95% intervals that
+resample questions and the paired difference's interval; implicit reward accuracy; the length-only baseline;
+drift as KL per response token; time per step and wall time. Each set's result is written to `--out` as soon as
+it is done. Then `--sweep-trials` Optuna trials over beta / learning rate / loss on the EXAMS split, selected on
+the validation questions, and the selected trial's held-out scores. On a CPU shared with other jobs run it with
+OMP_NUM_THREADS=1 (BENCHMARKS.md: 10-20x faster there).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
-import hashlib
 import json
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -41,146 +35,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from arabic_pref.checkpoints import GEMMA3_MODEL
-from arabic_pref.config import DEFAULT_SYSTEM_PROMPT, DPOConfig
-from arabic_pref.data.formatting import tokenize_and_format
-from arabic_pref.training.dpo_trainer import DPOTrainer
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/real_arabic.py` from anywhere
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-SPLIT_FILE = Path(__file__).resolve().parent / "exams_ar_split.json"
-
-
-def read_pairs(path: Path) -> list[dict]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows]
-
-
-def question_order(pairs: list[dict], seed: int) -> list[str]:
-    questions = sorted({p["prompt"] for p in pairs})
-    random.Random(seed).shuffle(questions)
-    return questions
-
-
-def split_exams(
-    pairs: list[dict], min_heldout: int, n_validation: int, seed: int, out: Path | None = SPLIT_FILE
-) -> dict[str, list[dict]]:
-    """Whole questions to held-out until >= min_heldout pairs, then validation, then training; written to `out`."""
-    identical = sum(p["chosen"] == p["rejected"] for p in pairs)
-    pairs = [p for p in pairs if p["chosen"] != p["rejected"]]
-    by_question: dict[str, list[dict]] = {}
-    for p in pairs:
-        by_question.setdefault(p["prompt"], []).append(p)
-    sides: dict[str, list[dict]] = {"heldout": [], "validation": [], "train": []}
-    owner = {}
-    for q in question_order(pairs, seed):
-        side = "heldout" if len(sides["heldout"]) < min_heldout else "validation"
-        side = side if side == "heldout" or len(sides["validation"]) < n_validation else "train"
-        sides[side] += by_question[q]
-        owner[hashlib.sha256(q.encode()).hexdigest()] = side
-    if out is None:
-        return sides
-    out.write_text(
-        json.dumps(
-            {
-                "source": "exams_ar_pairs.jsonl (../shared/data); key = SHA-256 of the UTF-8 prompt text",
-                "seed": seed,
-                "pairs": {k: len(v) for k, v in sides.items()},
-                "dropped_identical_pairs": identical,
-                "questions": dict(sorted(owner.items())),
-            },
-            indent=1,
-        )
-        + "\n"
-    )
-    return sides
-
-
-def first_questions(pairs: list[dict], n: int, seed: int) -> list[dict]:
-    """The first n pairs (0 = all) in a seeded order of whole questions."""
-    if n <= 0 or n >= len(pairs):
-        return pairs
-    rank = {q: i for i, q in enumerate(question_order(pairs, seed + 1))}
-    return sorted(pairs, key=lambda p: rank[p["prompt"]])[:n]
-
-
-def _response(model, prompt_out, ids: list[int], reference_logits=None):
-    cache = copy.deepcopy(prompt_out.past_key_values)
-    out = model(input_ids=torch.tensor([ids]), past_key_values=cache, use_cache=True)
-    logits = torch.cat([prompt_out.logits[0, -1:], out.logits[0, :-1]]).float()
-    return torch.log_softmax(logits, dim=-1)
-
-
-@torch.no_grad()
-def score(model, tokenizer, pairs: list[dict], kl_pairs: int = 0) -> list[dict]:
-    """Summed response log-probs, token counts, and (first kl_pairs pairs) KL to the adapter-free model."""
-    model.eval()
-    out = []
-    for i, pair in enumerate(pairs):
-        prompt_ids = torch.tensor([tokenizer(pair["prompt"], add_special_tokens=False)["input_ids"]])
-        prompt_out = model(input_ids=prompt_ids, use_cache=True, logits_to_keep=1)
-        row = {}
-        for side in ("chosen", "rejected"):
-            ids = tokenizer(pair[side], add_special_tokens=False)["input_ids"]
-            lp = _response(model, prompt_out, ids)
-            row[side], row[f"n_{side}"] = float(lp.gather(1, torch.tensor(ids)[:, None]).sum()), len(ids)
-            if side == "chosen" and i < kl_pairs:
-                with model.disable_adapter():
-                    ref_out = model(input_ids=prompt_ids, use_cache=True, logits_to_keep=1)
-                    ref_lp = _response(model, ref_out, ids)
-                row["kl"] = float((lp.exp() * (lp - ref_lp)).sum())
-        out.append(row)
-        if (i + 1) % 50 == 0:
-            print(f"  scored {i + 1}/{len(pairs)}", flush=True)
-    return out
-
-
-def _correct(chosen: np.ndarray, rejected: np.ndarray) -> np.ndarray:
-    return (chosen > rejected) + 0.5 * (chosen == rejected)
-
-
-def bootstrap(groups: list[str], values: dict[str, np.ndarray], n: int = 2000, seed: int = 0) -> dict:
-    """Mean and 95% percentile interval of each per-pair array, resampling whole prompts (paired across arrays)."""
-    keys = sorted(set(groups))
-    index = {k: np.array([i for i, g in enumerate(groups) if g == k]) for k in keys}
-    rng = np.random.default_rng(seed)
-    draws = {name: [] for name in values}
-    for _ in range(n):
-        rows = np.concatenate([index[keys[j]] for j in rng.integers(0, len(keys), len(keys))])
-        for name, v in values.items():
-            draws[name].append(v[rows].mean())
-    return {
-        name: {
-            "mean": round(float(v.mean()), 4),
-            "ci95": [round(float(x), 4) for x in np.percentile(draws[name], [2.5, 97.5])],
-        }
-        for name, v in values.items()
-    }
-
-
-def report(pairs: list[dict], ref: list[dict], pol: list[dict]) -> dict:
-    def arr(scores, key, per_token=False):
-        return np.array([s[key] / (s[f"n_{key}"] if per_token else 1) for s in scores])
-
-    ref_sum = _correct(arr(ref, "chosen"), arr(ref, "rejected"))
-    ref_tok = _correct(arr(ref, "chosen", True), arr(ref, "rejected", True))
-    pol_sum = _correct(arr(pol, "chosen"), arr(pol, "rejected"))
-    pol_tok = _correct(arr(pol, "chosen", True), arr(pol, "rejected", True))
-    ratio_c, ratio_r = arr(pol, "chosen") - arr(ref, "chosen"), arr(pol, "rejected") - arr(ref, "rejected")
-    values = {
-        "reference_summed": ref_sum,
-        "reference_per_token": ref_tok,
-        "trained_summed": pol_sum,
-        "trained_per_token": pol_tok,
-        "difference_summed": pol_sum - ref_sum,
-        "difference_per_token": pol_tok - ref_tok,
-        "implicit_reward_summed": _correct(ratio_c, ratio_r),
-        "length_longer_wins": _correct(arr(ref, "n_chosen"), arr(ref, "n_rejected")),
-    }
-    kl = [s["kl"] for s in pol if "kl" in s]
-    kl_tokens = sum(s["n_chosen"] for s in pol if "kl" in s)
-    out = bootstrap([p["prompt"] for p in pairs], values)
-    out["drift"] = {"kl_per_token": round(sum(kl) / kl_tokens, 5) if kl_tokens else None, "kl_pairs": len(kl)}
-    return out
+from arabic_pref.checkpoints import GEMMA3_MODEL  # noqa: E402
+from arabic_pref.config import DEFAULT_SYSTEM_PROMPT, DPOConfig  # noqa: E402
+from arabic_pref.data.formatting import tokenize_and_format  # noqa: E402
+from arabic_pref.training.dpo_trainer import DPOTrainer  # noqa: E402
+from benchmarks.real_arabic_data import DATA, first_questions, heldout_questions, read_pairs, split_exams  # noqa: E402
+from benchmarks.real_arabic_scoring import correct, mc_logprobs, mc_report, report, score  # noqa: E402
 
 
 def train(folder: Path, train_pairs: list[dict], args, **settings) -> tuple[DPOTrainer, dict]:
@@ -226,7 +88,7 @@ def formatted(tokenizer, pairs: list[dict], args) -> tuple[list[dict], dict]:
     return rows, dict(counts)
 
 
-def run_set(name: str, train_pairs, heldout, folder: Path, args) -> tuple[dict, list[dict], list[dict]]:
+def run_set(name: str, train_pairs, heldout, folder: Path, args) -> tuple[dict, list[dict], list[dict], list | None]:
     wall = time.perf_counter()
     trainer, stats = train(folder, train_pairs, args, steps=args.steps,
                            learning_rate=args.learning_rate, beta=args.beta, loss_type=args.loss)  # fmt: skip
@@ -241,12 +103,21 @@ def run_set(name: str, train_pairs, heldout, folder: Path, args) -> tuple[dict, 
     pol = score(trainer.model, tokenizer, kept, kl_pairs=args.kl_pairs)
     result = {"train_pairs": stats["steps"] * args.batch, "heldout_pairs": len(kept), "heldout_questions":
               len({p["prompt"] for p in heldout}), "format_counts": counts, **stats,
-              "accuracy": report(kept, ref, pol), "wall_s": round(time.perf_counter() - wall, 1)}  # fmt: skip
+              "accuracy": report(kept, ref, pol)}  # fmt: skip
+    mc_ref = None
+    if name == "exams" and args.mc:  # the capability guard on held-out questions only (benchmarks/exams_ar_split.json)
+        questions = heldout_questions(heldout)
+        started = time.perf_counter()
+        with trainer.model.disable_adapter():
+            mc_ref = mc_logprobs(trainer.model, tokenizer, questions, args)
+        result["multiple_choice"] = mc_report(questions, mc_ref, mc_logprobs(trainer.model, tokenizer, questions, args))
+        result["multiple_choice"]["seconds"] = round(time.perf_counter() - started, 1)
+    result["wall_s"] = round(time.perf_counter() - wall, 1)
     print(name, json.dumps(result, ensure_ascii=False), flush=True)
-    return result, kept, ref
+    return result, kept, ref, mc_ref
 
 
-def sweep(split: dict, kept: list[dict], ref: list[dict], folder: Path, args) -> dict:
+def sweep(split: dict, heldout: list[dict], kept: list[dict], ref: list[dict], mc_ref, folder: Path, args) -> dict:
     import optuna
 
     validation = first_questions(split["validation"], args.sweep_validation, args.seed)
@@ -261,7 +132,7 @@ def sweep(split: dict, kept: list[dict], ref: list[dict], folder: Path, args) ->
                                steps=args.sweep_steps, **params)  # fmt: skip
         val_rows, _ = formatted(trainer.tokenizer, validation, args)
         val = score(trainer.model, trainer.tokenizer, val_rows)
-        value = float(np.mean(_correct(*(np.array([s[k] for s in val]) for k in ("chosen", "rejected")))))
+        value = float(np.mean(correct(*(np.array([s[k] for s in val]) for k in ("chosen", "rejected")))))
         study.tell(trial, value)
         trials.append({"params": {k: round(v, 6) if isinstance(v, float) else v for k, v in params.items()},
                        "validation_accuracy_summed": round(value, 4), **stats})  # fmt: skip
@@ -271,8 +142,13 @@ def sweep(split: dict, kept: list[dict], ref: list[dict], folder: Path, args) ->
         del trainer
     _, index, trainer = best
     pol = score(trainer.model, trainer.tokenizer, kept, kl_pairs=args.kl_pairs)
-    return {"validation_pairs": len(validation), "trials": trials, "selected": index,
-            "selected_heldout": report(kept, ref, pol)}  # fmt: skip
+    result = {"validation_pairs": len(validation), "trials": trials, "selected": index,
+              "selected_heldout": report(kept, ref, pol)}  # fmt: skip
+    if mc_ref is not None:
+        questions = heldout_questions(heldout)
+        mc_pol = mc_logprobs(trainer.model, trainer.tokenizer, questions, args)
+        result["selected_multiple_choice"] = mc_report(questions, mc_ref, mc_pol)
+    return result
 
 
 def main() -> None:
@@ -291,6 +167,12 @@ def main() -> None:
     parser.add_argument("--sweep-steps", type=int, default=20)
     parser.add_argument("--sweep-only", action="store_true", help="no sets, only the EXAMS sweep")
     parser.add_argument("--sweep-validation", type=int, default=0, help="validation pairs a trial is scored on (0=all)")
+    parser.add_argument(
+        "--mc",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="multiple-choice accuracy (acc_norm) of reference and policy on the held-out questions",
+    )
     parser.add_argument("--max-prompt-length", type=int, default=192)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--seed", type=int, default=42)
@@ -306,23 +188,28 @@ def main() -> None:
         split = split_exams(read_pairs(args.data_dir / "exams_ar_pairs.jsonl"), 500, args.validation_pairs, args.seed)
         summary["exams_split"] = {k: len(v) for k, v in split.items()}
         random.Random(args.seed).shuffle(split["train"])
-        heldout = first_questions(split["heldout"], args.heldout, args.seed)
+        exams_heldout = first_questions(split["heldout"], args.heldout, args.seed)
         if "exams" in args.sets:
-            summary["exams"], kept, ref = run_set("exams", split["train"], heldout, folder, args)
+            summary["exams"], kept, ref, mc_ref = run_set("exams", split["train"], exams_heldout, folder, args)
             write(summary, args.out)
         elif args.sweep_only:  # the sweep alone (another process runs the sets): the reference scored here
             trainer = DPOTrainer(DPOConfig(model_name=GEMMA3_MODEL, report_to="none", output_dir=str(folder / "r")))
-            kept, _ = formatted(trainer.setup_tokenizer(), heldout, args)
+            kept, _ = formatted(trainer.setup_tokenizer(), exams_heldout, args)
             ref = score(trainer.setup_model(), trainer.tokenizer, kept)
+            mc_ref = (
+                mc_logprobs(trainer.model, trainer.tokenizer, heldout_questions(exams_heldout), args)
+                if args.mc
+                else None
+            )
             del trainer
         if "arcd" in args.sets:
             train_pairs = read_pairs(args.data_dir / "arcd_pairs_train.jsonl")
             random.Random(args.seed).shuffle(train_pairs)
             heldout = first_questions(read_pairs(args.data_dir / "arcd_pairs_test.jsonl"), args.arcd_heldout, args.seed)
-            summary["arcd"], _, _ = run_set("arcd", train_pairs, heldout, folder, args)
+            summary["arcd"], *_ = run_set("arcd", train_pairs, heldout, folder, args)
             write(summary, args.out)
         if ("exams" in args.sets or args.sweep_only) and args.sweep_trials:
-            summary["exams_sweep"] = sweep(split, kept, ref, folder, args)
+            summary["exams_sweep"] = sweep(split, exams_heldout, kept, ref, mc_ref, folder, args)
     summary["wall_s"] = round(time.perf_counter() - wall, 1)
     print(json.dumps(summary, indent=1, ensure_ascii=False))
     write(summary, args.out)

@@ -2,6 +2,7 @@
 
     python benchmarks/sweep_vs_trl.py --workload tiny --trials 4 --steps 20
     python benchmarks/sweep_vs_trl.py --workload compute --trials 3 --steps 10
+    python benchmarks/sweep_vs_trl.py --workload gemma --trials 2 --steps 10
 
 Arm 1: `python -m arabic_pref.train -m sweep=beta_lr_loss` with N trials (pruning off, so both arms do the same
 work), starting from an empty reference/tokenized-data cache. Arm 2: for each point the sweep tried (loss type,
@@ -22,6 +23,13 @@ Workloads (pairs that fit the lengths untruncated, see `write_pairs`):
   24.1M x 170 multiply-adds and the LM head, over the 13 answer tokens that are scored, 77.7M x 13: the layers
   carry about 80% of the model FLOPs.
   (TRL's CPU fallback computes the LM head at every position, prompt included, which is why its arm is slower.)
+- `gemma`: Gemma 3 270M (`builtin:gemma3-270m`, converted once into the cache) on EXAMS-ar pairs from
+  ../shared/data when present (the shipped pairs otherwise), 40 train / 32 validation, batch 4, max_length 160;
+  a real checkpoint whose tied 262,144 x 640 LM head is 168M of its 268M parameters. The capability guard's
+  multiple-choice set is off in our arm (`eval_mc_sets=[]`): plain TRL has no such evaluation.
+
+With so few validation pairs "the same best objective" is noise: each arm's best objective is printed with its
+95% interval (ours: the trial's bootstrap over prompts; TRL's: the same bootstrap over its pairs' 0/1 outcomes).
 """
 
 from __future__ import annotations
@@ -37,17 +45,24 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_ARCD = ROOT.parent / "shared" / "data" / "arcd_pairs_train.jsonl"
+SHARED_EXAMS = ROOT.parent / "shared" / "data" / "exams_ar_pairs.jsonl"
 WORKLOADS = {
     "tiny": {"max_length": 112, "max_prompt_length": 48, "batch": 8, "eval_batch": 32, "train": 160, "eval": 64},
     # ARCD prompts are long (median ~214 tokens): at 192 prompt tokens 26 of the 69 validation pairs fit untruncated
     "compute": {"max_length": 224, "max_prompt_length": 192, "batch": 4, "eval_batch": 8, "train": 40, "eval": 24},
+    "gemma": {"max_length": 160, "max_prompt_length": 128, "batch": 4, "eval_batch": 8, "train": 40, "eval": 32},
 }
+SOURCES = {"compute": SHARED_ARCD, "gemma": SHARED_EXAMS}
 COMPUTE_DIMS = {"hidden_size": 512, "intermediate_size": 1536, "num_hidden_layers": 8, "num_attention_heads": 8}
 
 
 def model_folder(workload: str) -> Path:
     from arabic_pref.builtin.model import cache_root, ensure_tiny_qwen
 
+    if workload == "gemma":
+        from arabic_pref.checkpoints import ensure_gemma3
+
+        return ensure_gemma3()
     tiny = ensure_tiny_qwen()
     if workload == "tiny":
         return tiny
@@ -79,7 +94,8 @@ def write_pairs(workload: str, folder: Path, model: Path) -> str:
     from arabic_pref.data import load_preference_data
     from arabic_pref.data.formatting import tokenize_and_format
 
-    source = str(SHARED_ARCD) if workload == "compute" and SHARED_ARCD.exists() else "builtin:arabic-sample"
+    shared = SOURCES.get(workload)
+    source = str(shared) if shared and shared.exists() else "builtin:arabic-sample"
     data = load_preference_data(source, validation_split=0.1, seed=42)
     w = WORKLOADS[workload]
     tokenizer = AutoTokenizer.from_pretrained(model)
@@ -108,6 +124,16 @@ def timed(cmd: list[str], env: dict, log: Path) -> tuple[float, float, int]:
         _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return time.perf_counter() - start, usage.ru_maxrss / 1024, proc.returncode
+
+
+def trl_interval(accuracy: float, pairs: int) -> list[float]:
+    """95% bootstrap interval of TRL's eval_rewards/accuracies: the mean of `pairs` 0/1 outcomes (TRL keeps no
+    per-pair values, and a bootstrap of 0/1 outcomes depends only on how many are 1), one pair a cluster."""
+    from arabic_pref.intervals import bootstrap_mean
+
+    wins = round(accuracy * pairs)
+    ci = bootstrap_mean([1.0] * wins + [0.0] * (pairs - wins))
+    return [round(ci.low, 4), round(ci.high, 4)]
 
 
 def main() -> None:
@@ -150,12 +176,15 @@ def main() -> None:
         # TRL's disable_dropout=True (its default) zeroes every dropout module, LoRA's included, and arabic-pref
         # gives LoRA its dropout back: without dropout in both arms they do the same computation
         "lora_dropout=0",
+        "eval_mc_sets=[]",  # the capability guard: plain TRL has no such evaluation, so neither arm runs one
     ]
     ours_wall, ours_rss, rc = timed(ours_cmd, env, out / "ours.log")
     if rc:
         sys.exit(f"our sweep failed (exit {rc}); see {out / 'ours.log'}")
 
     import optuna
+
+    from arabic_pref.sweep.selection import CI_ATTR
 
     study = optuna.load_study(study_name="bench", storage=storage)
     points = [
@@ -164,6 +193,7 @@ def main() -> None:
             "beta": float(t.user_attrs.get("config_beta", t.user_attrs.get("beta", 0.1))),
             "lr": float(t.params["learning_rate"]),
             "objective": t.value,
+            "objective_ci": t.user_attrs.get(CI_ATTR),
         }
         for t in study.trials
         if t.state == optuna.trial.TrialState.COMPLETE
@@ -201,8 +231,11 @@ def main() -> None:
         "ratio": round(ours_wall / plain_wall, 3),
         "ours_peak_rss_mib": round(ours_rss),
         "plain_trl_peak_rss_mib": round(plain_rss),
-        "ours_best_objective": max(pt["objective"] for pt in points),
+        "ours_best_objective": max(points, key=lambda pt: pt["objective"])["objective"],
+        "ours_best_objective_ci": max(points, key=lambda pt: pt["objective"])["objective_ci"],
         "plain_trl_best_objective": max(r["objective"] for r in plain),
+        "plain_trl_best_objective_ci": trl_interval(max(r["objective"] for r in plain), w["eval"]),
+        "validation_pairs": w["eval"],
         "points": [{**pt, "plain_objective": r["objective"]} for pt, r in zip(points, plain, strict=True)],
         "cpu_count": os.cpu_count(),
         "folder": str(out),

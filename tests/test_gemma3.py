@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -21,7 +22,8 @@ import torch
 from arabic_pref import checkpoints
 from arabic_pref.checkpoints import GEMMA3_270M, GEMMA3_MODEL, PROVENANCE_FILE, Wheel, WheelCheckpoint
 from arabic_pref.config import ConfigError, DPOConfig
-from tests.conftest import DATA, compose, overrides_for, run_cli
+from tests.conftest import DATA, ROOT, compose, overrides_for, run_cli
+from tests.test_notebooks import execute_notebook, notebook_outputs
 
 BOS, END_OF_TURN = 2, 106  # <bos> and <end_of_turn> in Gemma 3's vocabulary
 ARABIC = "تقع القاهرة على ضفاف نهر النيل، وهي أكبر مدينة في العالم العربي ومركز ثقافي وتاريخي مهم. "
@@ -236,7 +238,8 @@ def test_fast_cpu_logprob_matches_trl_on_gemma_lm_head(model_and_tokenizer):
     from arabic_pref.fast_logprob import CpuLogProbFunction
 
     model, tokenizer = model_and_tokenizer
-    assert fast_logprob._tiles(100, model.config.vocab_size)[0] == slice(0, 16)  # 16 tokens a 16 MiB tile
+    # half the head's bytes a tile: 320 tokens; the 100 here in one tile (several tiles: tests/test_fast_logprob.py)
+    assert fast_logprob._tiles(1000, model.config.vocab_size, model.config.hidden_size)[0] == slice(0, 320)
     ids = tokenizer("<bos>" + ARABIC * 2, add_special_tokens=False, return_tensors="pt")["input_ids"]
     with torch.no_grad():
         hidden = model.model(input_ids=ids).last_hidden_state[0, :-1]
@@ -255,13 +258,13 @@ def test_fast_cpu_logprob_matches_trl_on_gemma_lm_head(model_and_tokenizer):
 
 
 @pytest.mark.slow
-def test_lora_dpo_save_reload_and_arabic_answer_stops_at_end_of_turn(gemma3, run_dirs, tmp_path):
+def test_lora_dpo_save_reload_and_arabic_answer_stops_at_end_of_turn(gemma3, run_dirs, tmp_path, monkeypatch):
     from arabic_pref.chat_format import render_prompt, stop_token_ids
     from arabic_pref.train import to_dpo_config
     from arabic_pref.training.dpo_trainer import DPOTrainer, create_dpo_trainer
 
-    overrides = ["max_steps=2", "max_length=96", "max_prompt_length=64", "max_train_samples=8", "report_to=none"]
-    overrides += ["per_device_train_batch_size=4", "eval_generations=false", "eval_drift=false"]
+    overrides = ["max_steps=2", "max_length=96", "max_prompt_length=64", "max_train_samples=8"]
+    overrides += ["per_device_train_batch_size=4", "eval_generations=false", "eval_drift=false", "eval_mc_sets=[]"]
     config = to_dpo_config(compose(["model=gemma3_270m", *overrides_for(run_dirs), *overrides]))
     assert config.model_name == GEMMA3_MODEL
     trainer = create_dpo_trainer(config)
@@ -285,3 +288,15 @@ def test_lora_dpo_save_reload_and_arabic_answer_stops_at_end_of_turn(gemma3, run
     assert new[-1] == END_OF_TURN and len(new) < 32, tokenizer.decode(new)
     assert answer == tokenizer.decode(new, skip_special_tokens=True).strip()
     assert "القاهرة" in answer and "<" not in answer and "\n" not in answer, answer
+
+    # what a user sees: the compare notebook asks this run's model and its reference (the base model before DPO)
+    # the shipped prompts, Arabic right to left; a base model runs to the token budget, with no special tokens
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", run_dirs["tracking_uri"])
+    monkeypatch.setenv("ARABIC_PREF_SINGLE_RUNS", "1")
+    monkeypatch.setenv("ARABIC_PREF_MAX_NEW_TOKENS", "6")
+    notebook = execute_notebook("compare_runs.ipynb", ROOT / "notebooks")
+    html = "".join(o["data"].get("text/html", "") for o in notebook_outputs(notebook) if "data" in o)
+    answers = re.findall(r'<td dir="rtl" lang="ar"[^>]*>([^<]*)</td>', html)
+    assert len(answers) == 9 and answers[0] == "ما هي عاصمة المغرب؟ أجب بجملة واحدة.", answers
+    trained, reference = answers[1::3], answers[2::3]
+    assert all(a.strip() and "&lt;" not in a and re.search("[\u0600-\u06ff]", a) for a in trained + reference)

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from benchmarks.real_arabic import SPLIT_FILE, read_pairs, split_exams
+from benchmarks.real_arabic_data import SPLIT_FILE, heldout_questions, read_pairs, split_exams
 from tests.conftest import SHARED_DATA
 
 EXAMS = SHARED_DATA / "exams_ar_pairs.jsonl"
@@ -30,3 +30,16 @@ def test_exams_split_is_by_question_and_matches_the_committed_file(tmp_path):
     assert committed == json.loads((tmp_path / "split.json").read_text())
     heldout = {hashlib.sha256(q.encode()).hexdigest() for q in questions["heldout"]}
     assert heldout == {h for h, side in committed["questions"].items() if side == "heldout"}
+
+
+@pytest.mark.skipif(not EXAMS.exists(), reason="../shared/data/exams_ar_pairs.jsonl is absent")
+def test_held_out_pairs_become_four_option_questions_and_a_trained_question_is_refused():
+    sides = split_exams(read_pairs(EXAMS), 500, 60, 42, out=None)
+    questions = heldout_questions(sides["heldout"])
+    # one question per (prompt, correct option): 3 prompts recur in the source with another correct option
+    assert len(questions) == len({(p["prompt"], p["chosen"]) for p in sides["heldout"]}) == 166
+    assert all(len(q.choices) == 4 for q in questions)
+    chosen = {(p["prompt"], p["chosen"]) for p in sides["heldout"]}
+    assert all((q.question, q.choices[q.gold]) in chosen for q in questions)
+    with pytest.raises(ValueError, match="on the train side"):
+        heldout_questions(sides["train"][:3])
