@@ -117,17 +117,23 @@ def run_set(name: str, train_pairs, heldout, folder: Path, args) -> tuple[dict, 
     return result, kept, ref, mc_ref
 
 
+LOSSES = ["sigmoid", "ipo", "hinge"]
+
+
 def sweep(split: dict, heldout: list[dict], kept: list[dict], ref: list[dict], mc_ref, folder: Path, args) -> dict:
     import optuna
 
     validation = first_questions(split["validation"], args.sweep_validation, args.seed)
     trials, best = [], None
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=args.seed))
+    if args.sweep_every_loss:  # four random draws can all land on one loss (seed 42 did): take them in turn
+        for i in range(args.sweep_trials):
+            study.enqueue_trial({"loss_type": LOSSES[i % len(LOSSES)]})
     for _ in range(args.sweep_trials):
         trial = study.ask()
         params = {"beta": trial.suggest_float("beta", 0.02, 0.5, log=True),
                   "learning_rate": trial.suggest_float("learning_rate", 1e-5, 1e-3, log=True),
-                  "loss_type": trial.suggest_categorical("loss_type", ["sigmoid", "ipo", "hinge"])}  # fmt: skip
+                  "loss_type": trial.suggest_categorical("loss_type", LOSSES)}  # fmt: skip
         trainer, stats = train(folder, split["train"], args,
                                steps=args.sweep_steps, **params)  # fmt: skip
         val_rows, _ = formatted(trainer.tokenizer, validation, args)
@@ -165,6 +171,12 @@ def main() -> None:
     parser.add_argument("--kl-pairs", type=int, default=40)
     parser.add_argument("--sweep-trials", type=int, default=4)
     parser.add_argument("--sweep-steps", type=int, default=20)
+    parser.add_argument(
+        "--sweep-every-loss",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="trial i trains loss i mod 3 (sigmoid, ipo, hinge); beta and learning rate are drawn",
+    )
     parser.add_argument("--sweep-only", action="store_true", help="no sets, only the EXAMS sweep")
     parser.add_argument("--sweep-validation", type=int, default=0, help="validation pairs a trial is scored on (0=all)")
     parser.add_argument(

@@ -24,7 +24,8 @@ Workloads (pairs that fit the lengths untruncated, see `write_pairs`):
   carry about 80% of the model FLOPs.
   (TRL's CPU fallback computes the LM head at every position, prompt included, which is why its arm is slower.)
 - `gemma`: Gemma 3 270M (`builtin:gemma3-270m`, converted once into the cache) on EXAMS-ar pairs from
-  ../shared/data when present (the shipped pairs otherwise), 40 train / 32 validation, batch 4, max_length 160;
+  ../shared/data when present (the shipped pairs otherwise), 40 train / 32 validation, batch 4, max_length 160,
+  the `gemma3_270m` run group's learning rate (5e-5) times the sweep's lr_factor;
   a real checkpoint whose tied 262,144 x 640 LM head is 168M of its 268M parameters. The capability guard's
   multiple-choice set is off in our arm (`eval_mc_sets=[]`): plain TRL has no such evaluation.
 
@@ -163,7 +164,8 @@ def main() -> None:
         "hydra.sweeper.study_name=bench",
         "hydra.sweeper.pruner=null",
         f"hydra.sweep.dir={out}/sweep",
-        f"model_name={model}",
+        *(["model=gemma3_270m"] if a.workload == "gemma" else []),  # its run group: learning rate 5e-5, not tiny's
+        f"model_name={model}",  # the folder itself: the cold cache below must not fetch and convert it again
         "data=jsonl",
         f"dataset_path={out / 'pairs'}",
         f"max_steps={a.steps}",
