@@ -16,7 +16,7 @@ Tiles are sized in bytes, not tokens, and grow with the LM head (`_tiles`). Two 
 - every tile streams the whole head's weight through the cache. A real model's head is 545 MB (Qwen2.5-0.5B) to
   671 MB (Gemma 3, 262,144 x 640), so with 16 MiB tiles (16 Gemma tokens) that read dominates and the path was
   slower than TRL's kernel. A tile of half the head's bytes amortises it: on 512 tokens, 2 threads, Gemma's head
-  7.5 s -> 2.8-3.1 s (TRL 4.0 s), Qwen2.5-0.5B's 4.3 s -> 1.9-2.1 s (TRL 3.4 s); larger tiles gain under 10%
+  7.2 s -> 2.9 s (TRL 3.8 s), Qwen2.5-0.5B's 4.3 s -> 1.9-2.1 s (TRL 3.4 s); larger tiles gain under 10%
   (`benchmarks/logprob_tiles.py`, BENCHMARKS.md).
 
 `install()` swaps the function TRL's `add_fused_lm_head` calls; GPU and other devices keep TRL's own kernels.
