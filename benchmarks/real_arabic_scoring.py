@@ -23,6 +23,7 @@ import torch
 from arabic_pref.config import DEFAULT_SYSTEM_PROMPT
 from arabic_pref.evaluation.multiple_choice import Question, choice_logprobs, predicted_choice
 from arabic_pref.intervals import bootstrap_mean
+from arabic_pref.metrics import pair_outcomes
 
 
 def _response(model, prompt_out, ids: list[int]) -> torch.Tensor:
@@ -57,7 +58,8 @@ def score(model, tokenizer, pairs: list[dict], kl_pairs: int = 0) -> list[dict]:
 
 
 def correct(chosen: np.ndarray, rejected: np.ndarray) -> np.ndarray:
-    return (chosen > rejected) + 0.5 * (chosen == rejected)
+    """Each pair's outcome, as every accuracy of a run counts it (1 when chosen wins, 1/2 on a tie)."""
+    return np.array(pair_outcomes(chosen.tolist(), rejected.tolist()))
 
 
 def intervals(values: dict[str, np.ndarray], clusters: list[str] | None) -> dict:
